@@ -1,0 +1,150 @@
+"""Select Keras 2 for TensorFlow, once, before anything else imports it.
+
+TensorFlow 2.16+ routes ``tf.keras`` to Keras 3, but the lab's
+``tf.keras.Input -> td.log_prob(x) -> tf.keras.Model`` pattern and
+``tfp.bijectors.AutoregressiveNetwork`` need Keras 2 (the ``tf-keras``
+package). TensorFlow reads ``TF_USE_LEGACY_KERAS`` the first time ``tf.keras``
+is touched, so importing :mod:`flowlab` before that is enough.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+
+from packaging.version import Version
+
+__all__ = ["KerasSetupError", "check_versions", "select_keras2"]
+
+#: Oldest TensorFlow Probability whose Keras layers run on the tf-keras package.
+MIN_TFP = (0, 24)
+#: Oldest TensorFlow that ships the lazy Keras loader honouring TF_USE_LEGACY_KERAS.
+MIN_TF = (2, 16)
+
+KERAS3_MESSAGE = (
+    "TensorFlow was imported before flowlab and tf.keras is Keras 3 (keras {version}), "
+    "which breaks the lab's tf.keras.Input -> log_prob -> tf.keras.Model pattern. "
+    "Fix: restart the kernel (or Python) and run `import flowlab` before `import tensorflow`, "
+    "or set the environment variable TF_USE_LEGACY_KERAS=1 before starting Python."
+)
+
+
+class KerasSetupError(ImportError):
+    """Installed packages or import order cannot give the lab Keras 2."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"2.21.0rc1"`` -> ``(2, 21, 0)``."""
+    return Version(version).release
+
+
+def _installed(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def check_versions() -> dict[str, str]:
+    """Check that TensorFlow, tf-keras and TensorFlow Probability can work together.
+
+    Returns:
+        The installed versions, by package name.
+
+    Raises:
+        KerasSetupError: naming the package and the version needed.
+
+    Example:
+        >>> sorted(check_versions())
+        ['tensorflow', 'tensorflow-probability', 'tf-keras']
+    """
+    tf_version = _installed("tensorflow") or _installed("tensorflow-cpu")
+    if not tf_version:
+        raise KerasSetupError("flowlab needs TensorFlow: pip install 'tensorflow>=2.16'")
+    tf_minor = _version_tuple(tf_version)[:2]
+    if tf_minor < MIN_TF:
+        raise KerasSetupError(
+            f"flowlab needs tensorflow>=2.16, found {tf_version}: pip install 'tensorflow>=2.16'"
+        )
+    keras_version = _installed("tf-keras")
+    wanted = f"tf-keras=={tf_minor[0]}.{tf_minor[1]}.*"
+    if not keras_version:
+        raise KerasSetupError(
+            f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}: "
+            f"pip install '{wanted}'"
+        )
+    if _version_tuple(keras_version)[:2] != tf_minor:
+        raise KerasSetupError(
+            f"tf-keras {keras_version} does not match tensorflow {tf_version}; "
+            f"their minor versions must agree: pip install '{wanted}'"
+        )
+    tfp_version = _installed("tensorflow-probability")
+    if not tfp_version:
+        raise KerasSetupError(
+            "flowlab needs TensorFlow Probability: pip install 'tensorflow-probability>=0.24'"
+        )
+    if _version_tuple(tfp_version)[:2] < MIN_TFP:
+        raise KerasSetupError(
+            f"tensorflow-probability {tfp_version} predates tf-keras support; "
+            "pip install 'tensorflow-probability>=0.24'"
+        )
+    return {
+        "tensorflow": tf_version,
+        "tf-keras": keras_version,
+        "tensorflow-probability": tfp_version,
+    }
+
+
+@contextlib.contextmanager
+def _silenced_stderr_fd() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up chatter
+    (oneDNN, "Could not find cuda drivers") bypasses every logging setting."""
+    if os.environ.get("FLOWLAB_VERBOSE_TF") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _keras_flavour(tf) -> str:
+    """``"tf_keras"`` (Keras 2) or ``"keras"`` (Keras 3): the package tf.keras routes to."""
+    return tf.keras.Model.__module__.split(".")[0]
+
+
+def select_keras2() -> None:
+    """Route ``tf.keras`` to Keras 2 and import TensorFlow quietly.
+
+    Raises:
+        KerasSetupError: if TensorFlow already picked Keras 3, or the installed
+            versions cannot work together.
+    """
+    check_versions()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow reads this when tf.keras is first touched, even after `import tensorflow`.
+    if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    with _silenced_stderr_fd():
+        import tensorflow as tf
+        import tensorflow_probability  # noqa: F401  (its own C++ chatter too)
+
+        tf.config.list_physical_devices()  # device start-up logs "failed call to cuInit"
+    if _keras_flavour(tf) != "tf_keras":
+        import keras
+
+        raise KerasSetupError(KERAS3_MESSAGE.format(version=keras.__version__))
+    tf.get_logger().setLevel("ERROR")

@@ -1,0 +1,78 @@
+"""Keras 2 is selected once, on import, with clear errors when it cannot be."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from flowlab import _keras
+
+
+def test_tf_keras_is_keras2_after_import():
+    assert tf.keras.Model.__module__.startswith("tf_keras")
+
+
+def test_lab_pattern_input_log_prob_model_works():
+    """The sheet's code: tf.keras.Input -> td.log_prob(x) -> tf.keras.Model (fails under Keras 3)."""
+    tfd, tfb = tfp.distributions, tfp.bijectors
+    td = tfd.TransformedDistribution(
+        tfd.MultivariateNormalDiag(loc=[0.0, 0.0]),
+        bijector=tfb.MaskedAutoregressiveFlow(tfb.AutoregressiveNetwork(params=2, hidden_units=[4])))
+    x = tf.keras.Input(shape=(2,), dtype=tf.float32)
+    model = tf.keras.Model(x, td.log_prob(x))
+    points = np.array([[0.1, 0.2], [1.0, -1.0]], dtype=np.float32)
+    np.testing.assert_allclose(model(points).numpy(), td.log_prob(points).numpy(), rtol=1e-6)
+
+
+def test_check_versions_reports_installed_stack():
+    versions = _keras.check_versions()
+    assert set(versions) == {"tensorflow", "tf-keras", "tensorflow-probability"}
+    assert versions["tensorflow"].split(".")[:2] == versions["tf-keras"].split(".")[:2]
+
+
+@pytest.mark.parametrize("installed, needle", [
+    ({"tensorflow": "2.21.0", "tf-keras": "", "tensorflow-probability": "0.25.0"},
+     "pip install 'tf-keras==2.21.*'"),
+    ({"tensorflow": "2.21.0", "tf-keras": "2.19.0", "tensorflow-probability": "0.25.0"},
+     "tf-keras 2.19.0 does not match tensorflow 2.21.0"),
+    ({"tensorflow": "2.15.0", "tf-keras": "2.15.0", "tensorflow-probability": "0.23.0"},
+     "tensorflow>=2.16"),
+    ({"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-probability": "0.23.0"},
+     "tensorflow-probability>=0.24"),
+])
+def test_incompatible_versions_name_the_package_and_fix(monkeypatch, installed, needle):
+    monkeypatch.setattr(_keras, "_installed", lambda name: installed.get(name, ""))
+    with pytest.raises(_keras.KerasSetupError, match="pip install") as error:
+        _keras.check_versions()
+    assert needle in str(error.value)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_keras3_already_loaded_gives_actionable_error():
+    result = _python("import tensorflow as tf; tf.keras.Model; import flowlab")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "KerasSetupError" in last and "import flowlab` before `import tensorflow`" in last
+    assert "TF_USE_LEGACY_KERAS=1" in last
+
+
+def test_tensorflow_imported_first_but_keras_untouched_still_works():
+    result = _python("import tensorflow as tf; import flowlab; print(tf.keras.Model.__module__)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("tf_keras")
+
+
+def test_import_is_quiet():
+    """TensorFlow's C++ start-up chatter does not reach stderr (it would land in notebooks)."""
+    result = _python("import flowlab, tensorflow as tf; tf.constant(1.0) + 1.0")
+    assert result.returncode == 0
+    assert result.stderr == ""

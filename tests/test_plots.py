@@ -1,0 +1,66 @@
+"""Figures are titled, labelled and, for densities, carry a colour bar."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from flowlab import plots
+from flowlab.data import make_moons, moons_log_prob
+from flowlab.flows import standard_normal
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_grid_covers_limits():
+    xx, yy, points = plots.grid((-1, 2, -3, 4), n=5)
+    assert points.shape == (25, 2) and points.dtype == np.float32
+    assert points.min(0).tolist() == [-1, -3] and points.max(0).tolist() == [2, 4]
+
+
+def test_density_on_grid_normalizes_for_a_gaussian():
+    xx, yy, p = plots.density_on_grid(standard_normal(), lim=6.0, n=241)
+    assert p.sum() * (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_plot_points_is_titled_and_labelled():
+    ax = plots.plot_points(make_moons(100), "Moons", lim=2.5)
+    assert ax.get_title() == "Moons" and ax.get_xlabel() and ax.get_ylabel()
+    assert ax.get_xlim() == (-2.5, 2.5)
+
+
+def test_plot_density_has_colour_bar():
+    ax = plots.plot_density(standard_normal(), "Base density", lim=4.0, n=50)
+    assert ax.get_title() == "Base density" and ax.get_xlabel() and ax.get_ylabel()
+    assert len(ax.figure.axes) == 2  # the image and its colour bar
+    assert ax.figure.axes[1].get_ylabel() == "density p(x)"
+
+
+def test_plot_loss_with_floor():
+    ax = plots.plot_loss([2.0, 1.0, 0.5], floor=0.29)
+    assert ax.get_xlabel() == "epoch" and "nats" in ax.get_ylabel() and ax.get_title()
+    assert "exact entropy (0.290 nats)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_densities_side_by_side_share_scale():
+    fig = plots.plot_densities({"a": standard_normal(), "exact": lambda x: moons_log_prob(x)}, n=40)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "exact"]
+    assert len(fig.axes) == 4 and images[0].get_clim() == images[1].get_clim()
+
+
+@pytest.mark.parametrize("call, error, needle", [
+    (lambda: plots.grid((1, 0, 0, 1)), ValueError, "lim must be a positive number or"),
+    (lambda: plots.grid(-3.0), ValueError, "lim must be > 0"),
+    (lambda: plots.grid(2.0, n=0), ValueError, "n must be a positive integer"),
+    (lambda: plots.plot_loss([]), ValueError, "losses must be a non-empty"),
+    (lambda: plots.plot_points(np.zeros((3, 3)), "t"), ValueError, r"points must have shape \(n, 2\)"),
+    (lambda: plots.density_on_grid("gauss"), TypeError, "density must be a TFP distribution"),
+    (lambda: plots.plot_densities({}), ValueError, "densities must name at least one"),
+])
+def test_bad_input_is_named(call, error, needle):
+    with pytest.raises(error, match=needle):
+        call()

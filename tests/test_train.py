@@ -1,0 +1,114 @@
+"""Training on the NLL: the loss falls, runs repeat, divergence stops with a message,
+and evaluation against the exact density is honest."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from flowlab import train
+from flowlab.data import make_moons, moons_log_prob
+from flowlab.flows import make_flow
+
+SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1)
+
+
+def test_nll_loss_is_negative_log_prob_and_ignores_labels():
+    log_prob = tf.constant([-1.0, 2.5])
+    np.testing.assert_allclose(train.nll_loss(tf.constant([7.0, -3.0]), log_prob).numpy(), [1.0, -2.5])
+
+
+def test_build_model_outputs_log_prob(small_flow):
+    model = train.build_model(small_flow)
+    assert model.input_shape == (None, 2) and model.input.dtype == tf.float32
+    x = make_moons(8, seed=2)
+    np.testing.assert_allclose(model(x).numpy(), small_flow.log_prob(x).numpy(), rtol=1e-5)
+
+
+def test_short_training_lowers_heldout_nll_and_changes_weights(small_flow):
+    data = make_moons(2000, seed=0)
+    before = train.evaluate(small_flow, n_samples=5000)
+    weights_before = [w.numpy().copy() for w in small_flow.trainable_variables]
+    history = train.fit(small_flow, data, SHORT, progress=False)
+    after = train.evaluate(small_flow, n_samples=5000)
+    assert len(history.history["loss"]) == SHORT.epochs
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert after["heldout_nll"] < before["heldout_nll"] - 0.2
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, small_flow.trainable_variables))
+
+
+def test_same_seed_same_numbers(small_config):
+    data = make_moons(1000, seed=0)
+    losses = []
+    for _ in range(2):
+        flow = make_flow(small_config)
+        losses.append(train.fit(flow, data, SHORT, progress=False).history["loss"])
+    assert losses[0] == losses[1]
+
+
+def test_progress_lines(small_flow, capsys):
+    train.fit(small_flow, make_moons(500), train.TrainSettings(epochs=20, batch_size=250), progress=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["1/20", "10/20", "20/20"]
+    assert all("loss" in line and line.endswith(" s)") for line in lines)
+
+
+def test_divergence_stops_with_a_message(small_flow):
+    data = np.full((256, 2), 1e30, dtype=np.float32)  # log_prob overflows: loss is not finite
+    with pytest.raises(train.TrainingDiverged, match=r"loss became (nan|inf) in epoch 1\. Try a smaller"):
+        train.fit(small_flow, data, SHORT, progress=False)
+
+
+def test_stop_on_nan_callback_raises_on_nan_epoch():
+    callback = train.StopOnNaN()
+    callback.set_model(tf.keras.Sequential())
+    callback.on_epoch_end(0, {"loss": 0.5})
+    with pytest.raises(train.TrainingDiverged, match="epoch 3"):
+        callback.on_epoch_end(2, {"loss": math.nan})
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    schedule = train.learning_rate_schedule(1e-2, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert values[0] == pytest.approx(0.0) and values[1] == pytest.approx(5e-3)
+    assert values[2] == pytest.approx(1e-2) and values[3] < 1e-2 and values[4] == pytest.approx(0.0)
+
+
+class ExactMoons:
+    """The true density, wrapped like a distribution: a perfect model."""
+
+    def log_prob(self, x):
+        return tf.constant(moons_log_prob(np.asarray(x)))
+
+
+def test_evaluate_scores_the_exact_density_as_zero_kl():
+    scores = train.evaluate(ExactMoons(), n_samples=20_000)
+    assert scores["kl_to_exact"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["heldout_nll"] == pytest.approx(scores["entropy"])
+    assert scores["entropy"] == pytest.approx(0.29, abs=0.02)
+
+
+def test_evaluate_kl_is_nll_minus_entropy_and_positive_for_untrained(small_flow):
+    scores = train.evaluate(small_flow, n_samples=5000)
+    assert scores["kl_to_exact"] == pytest.approx(scores["heldout_nll"] - scores["entropy"])
+    assert scores["kl_to_exact"] > 0.5
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"epochs": 0}, "epochs must be a positive integer, got 0"),
+    ({"batch_size": -4}, "batch_size must be a positive integer, got -4"),
+    ({"learning_rate": float("inf")}, "learning_rate must be finite"),
+    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs must be < epochs"),
+])
+def test_settings_reject_bad_values(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        train.TrainSettings(**kwargs)
+
+
+def test_fit_rejects_bad_data(small_flow):
+    with pytest.raises(ValueError, match=r"data must have shape \(n, 2\)"):
+        train.fit(small_flow, np.zeros((10, 3)), SHORT)
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        train.evaluate(small_flow, n_samples=0)
