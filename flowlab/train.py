@@ -112,8 +112,10 @@ class StopOnNaN(tf.keras.callbacks.Callback):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How :func:`fit` trains. The defaults are the fast, accurate recipe measured
-    in ``benchmarks/bench_training.py``."""
+    """How :func:`fit` trains. The defaults are the recipe measured in
+    ``benchmarks/bench_training.py``: batches of 128 instead of 32, Adam warming
+    up for one epoch to 3e-3 then decaying along a cosine to zero, and 20 steps
+    per call into TensorFlow (same numbers, less Python overhead)."""
 
     epochs: int = 80
     batch_size: int = 128
@@ -121,7 +123,7 @@ class TrainSettings:
     warmup_epochs: int = 1
     seed: int = 0
     jit_compile: bool = False
-    steps_per_execution: int = 1
+    steps_per_execution: int = 20
 
     def __post_init__(self):
         _validate.positive_int("epochs", self.epochs)
@@ -129,6 +131,7 @@ class TrainSettings:
         _validate.finite_float("learning_rate", self.learning_rate, minimum=0.0, strict=True)
         _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
         _validate.non_negative_int("seed", self.seed)
+        _validate.positive_int("steps_per_execution", self.steps_per_execution)
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs must be < epochs ({self.epochs}), got {self.warmup_epochs}")
 
