@@ -1,6 +1,8 @@
-"""The ``flowlab`` command: run the lab headless.
+"""The ``flowlab`` command: run the lab headless, make the student notebook, grade submissions.
 
     flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--epochs 80] ... [--json]
+    flowlab student [--solution NB] [--out NB]
+    flowlab grade SUBMISSION.ipynb [...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
+
+SOLUTION = "notebooks/normalizing_flows.ipynb"
+STUDENT = "notebooks/normalizing_flows_student.ipynb"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,7 +112,54 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder (default: flowlab-run)")
     train.add_argument("--json", action="store_true",
                        help="print the metrics as one JSON object on the last line of stdout")
+    student = commands.add_parser(
+        "student", help="write the student version of the solution notebook",
+        description="Replace each solution region (### BEGIN/END SOLUTION) of the solution notebook "
+                    "by a NotImplementedError placeholder, keep the check cells' expected outputs, "
+                    "clear the other outputs.")
+    student.add_argument("--solution", type=Path, default=Path(SOLUTION),
+                         help=f"solution notebook (default: {SOLUTION})")
+    student.add_argument("--out", type=Path, default=Path(STUDENT),
+                         help=f"student notebook to write (default: {STUDENT})")
+    grade = commands.add_parser(
+        "grade", help="grade submitted notebooks and write a table of passed checks",
+        description="Run each submission under pytest --nbval-lax with the official check cells, "
+                    "and write grades.csv and grades.md (one row per student, one column per check).")
+    grade.add_argument("submissions", type=Path, nargs="+", help="submitted .ipynb files")
+    grade.add_argument("--reference", type=Path, default=Path(STUDENT),
+                       help=f"notebook holding the official check cells (default: {STUDENT})")
+    grade.add_argument("--out", type=Path, default=Path("grades"),
+                       help="folder for grades.csv and grades.md (default: grades)")
     return parser
+
+
+def _student(args: argparse.Namespace) -> int:
+    from flowlab.student import write_student_notebook
+
+    if not args.solution.is_file():
+        print(f"flowlab student: error: argument --solution: no such file: {str(args.solution)!r}",
+              file=sys.stderr)
+        return 2
+    print(f"wrote {write_student_notebook(args.solution, args.out)}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from flowlab.grade import grade_notebook, write_tables
+
+    for path in [args.reference, *args.submissions]:
+        if not path.is_file() or path.suffix != ".ipynb":
+            print(f"flowlab grade: error: not a notebook file: {str(path)!r}", file=sys.stderr)
+            return 2
+    grades = []
+    for path in args.submissions:
+        print(f"grading {path} ...", flush=True)
+        grade = grade_notebook(path, args.reference)
+        print(f"  {grade.passed}/{len(grade.results)} checks passed", flush=True)
+        grades.append(grade)
+    csv_path, md_path = write_tables(grades, args.out)
+    print(f"wrote {csv_path} and {md_path}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -182,9 +234,8 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowlab`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return _train(args)
-    return 2  # unreachable: argparse requires a known command
+    commands = {"train": _train, "student": _student, "grade": _grade}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

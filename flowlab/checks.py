@@ -1,0 +1,277 @@
+"""Grading checks for the lab notebook: one per answer a student writes.
+
+Each check looks the answer up by name in the notebook's namespace, tests what it
+*does* (not how it is spelled), prints one short deterministic line on success
+and raises :class:`CheckFailed` with what is wrong and a hint otherwise. Check
+cells call them as ``checks.moons_data(globals())`` and are marked
+``# NBVAL_CHECK_OUTPUT`` so that ``pytest --nbval-lax`` compares their output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from flowlab.plots import density_on_grid
+from flowlab.train import evaluate
+
+tfd, tfb = tfp.distributions, tfp.bijectors
+
+__all__ = ["CheckFailed", "CHECKS", "moons_data", "base_distribution", "base_samples",
+           "bijectors", "transformed_distribution", "flow_chain", "keras_model",
+           "loss_and_optimizer", "training", "flow_samples"]
+
+MOON_N = 10_000
+NOISE = 0.05
+EPOCHS = 80
+MAX_KL = 0.5  # nats: an untrained chain is ~2 nats away; a trained one well under 0.5
+
+
+class CheckFailed(AssertionError):
+    """An answer does not do what the lab asks; the message says what and hints how."""
+
+
+def _get(namespace: Mapping[str, Any], *names: str) -> list[Any]:
+    missing = [name for name in names if name not in namespace]
+    if missing:
+        listed = ", ".join(f"`{name}`" for name in missing)
+        raise CheckFailed(f"{listed} not defined. Hint: answer the TODO in the cell above and run it.")
+    return [namespace[name] for name in names]
+
+
+def _kind(value: Any) -> str:
+    """Class name without TFP's private prefix: ``_Chain`` -> ``Chain``."""
+    return type(value).__name__.lstrip("_")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _ok(line: str) -> None:
+    print(f"OK: {line}")
+
+
+def _points(name: str, value: Any, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`{name}` should be an array of points, got {type(value).__name__}.") from None
+    _require(array.shape == (n, 2), f"`{name}` has shape {array.shape}; expected ({n}, 2). "
+                                    f"Hint: draw {n} two-dimensional points.")
+    _require(bool(np.all(np.isfinite(array))), f"`{name}` contains NaN or infinite values.")
+    return array
+
+
+def _distance_to_moons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each point to the nearer of the two half circles, and which one is nearer."""
+    def arc(q: np.ndarray, upper: bool, ends: np.ndarray) -> np.ndarray:
+        on_side = q[:, 1] >= 0 if upper else q[:, 1] <= 0
+        to_circle = np.abs(np.linalg.norm(q, axis=1) - 1.0)
+        to_ends = np.min(np.linalg.norm(q[:, None, :] - ends[None], axis=2), axis=1)
+        return np.where(on_side, to_circle, to_ends)
+    ends = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    outer = arc(points, True, ends)
+    inner = arc(points - np.array([1.0, 0.5]), False, ends)
+    return np.minimum(outer, inner), outer < inner
+
+
+def moons_data(namespace: Mapping[str, Any]) -> None:
+    """``data``: 10,000 two-moons points with noise 0.05."""
+    (data,) = _get(namespace, "data")
+    points = _points("data", data, MOON_N)
+    distance, on_outer = _distance_to_moons(points)
+    spread = float(np.sqrt(np.mean(distance**2)))
+    _require(spread < 0.2, f"`data` does not lie along two interleaved half circles (typical distance "
+                           f"{spread:.2f} from the moons). Hint: use datasets.make_moons.")
+    _require(abs(float(on_outer.mean()) - 0.5) < 0.05,
+             f"{on_outer.mean():.0%} of the points are on the upper moon; make_moons puts half on each.")
+    _require(0.035 < spread < 0.065,
+             f"the points scatter about {spread:.3f} around the moons; noise=0.05 gives about 0.05. "
+             "Hint: pass noise=0.05 to make_moons.")
+    _ok(f"data: {MOON_N} points on two moons with noise 0.05")
+
+
+def base_distribution(namespace: Mapping[str, Any]) -> None:
+    """``zdist``: a 2-D standard normal with batch shape [] and event shape [2]."""
+    (zdist,) = _get(namespace, "zdist")
+    _require(isinstance(zdist, tfd.Distribution),
+             f"`zdist` should be a TFP distribution, got {type(zdist).__name__}.")
+    _require(zdist.event_shape == [2],
+             f"`zdist` has event shape {zdist.event_shape}; the flow needs 2-D events. "
+             "Hint: loc=[0.0] * ndim gives a 2-D Gaussian.")
+    _require(zdist.batch_shape == [], f"`zdist` has batch shape {zdist.batch_shape}; expected [] "
+                                      "(one distribution). Hint: use MultivariateNormalDiag.")
+    points = np.array([[0.0, 0.0], [1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
+    expected = -0.5 * (points**2).sum(1) - np.log(2 * np.pi)
+    _require(np.allclose(zdist.log_prob(points).numpy(), expected, atol=1e-4),
+             "`zdist` is not the standard normal: it must have mean 0 and unit variance, no covariance.")
+    _ok("zdist: standard normal, batch shape [], event shape [2]")
+
+
+def base_samples(namespace: Mapping[str, Any]) -> None:
+    """``zsamples``: 10,000 draws from ``zdist``."""
+    (zsamples,) = _get(namespace, "zsamples")
+    points = _points("zsamples", zsamples, MOON_N)
+    _require(np.allclose(points.mean(0), 0.0, atol=0.05) and np.allclose(np.cov(points.T), np.eye(2), atol=0.06),
+             f"`zsamples` has mean {np.round(points.mean(0), 2).tolist()} and covariance "
+             f"{np.round(np.cov(points.T), 2).tolist()}; samples of N(0, I) have mean 0 and identity "
+             "covariance. Hint: zdist.sample(moon_n).")
+    _ok(f"zsamples: {MOON_N} samples of N(0, I)")
+
+
+def bijectors(namespace: Mapping[str, Any]) -> None:
+    """``scale_bij``, ``shift_bij`` and their composition ``b`` (scale first, then shift)."""
+    shift_bij, scale_bij, b = _get(namespace, "shift_bij", "scale_bij", "b")
+    for name, value in (("shift_bij", shift_bij), ("scale_bij", scale_bij), ("b", b)):
+        _require(isinstance(value, tfb.Bijector), f"`{name}` should be a TFP bijector, got {type(value).__name__}.")
+    ones = tf.constant([[1.0, 1.0]])
+    scaled = scale_bij.forward(ones).numpy()
+    _require(np.allclose(scaled, [[1.0, 0.5]]),
+             f"scale_bij maps (1, 1) to {np.round(scaled, 3).tolist()[0]}; scaling by [1, 0.5] gives "
+             "[1.0, 0.5]. Hint: tfb.Scale([1.0, 0.5]).")
+    shifted = shift_bij.forward(tf.zeros((1, 2))).numpy()
+    _require(np.allclose(shifted, [[0.5, 0.25]]),
+             f"shift_bij maps (0, 0) to {np.round(shifted, 3).tolist()[0]}; shifting by [0.5, 0.25] "
+             "gives [0.5, 0.25]. Hint: tfb.Shift([0.5, 0.25]).")
+    composed = b.forward(ones).numpy()
+    if np.allclose(composed, [[1.5, 0.625]]):
+        raise CheckFailed("b shifts first and then scales (it maps (1, 1) to [1.5, 0.625]); the lab "
+                          "scales first, then shifts. Hint: b = shift_bij(scale_bij).")
+    _require(np.allclose(composed, [[1.5, 0.75]]),
+             f"b maps (1, 1) to {np.round(composed, 3).tolist()[0]}; scale-then-shift gives [1.5, 0.75].")
+    log_det = float(np.mean(b.forward_log_det_jacobian(ones, event_ndims=1)))
+    _require(abs(log_det - np.log(0.5)) < 1e-5, f"b's log-det is {log_det:.4f}; expected log 0.5.")
+    _ok("b = shift(scale(z)): (1, 1) -> (1.5, 0.75), log|det J| = log 0.5")
+
+
+def transformed_distribution(namespace: Mapping[str, Any]) -> None:
+    """``td``: zdist pushed through ``b``, and ``zsamples`` drawn from it."""
+    td, zsamples = _get(namespace, "td", "zsamples")
+    _require(_kind(td) == "TransformedDistribution",
+             f"`td` should be a tfd.TransformedDistribution, got {_kind(td)}.")
+    x = np.array([[0.5, 0.25], [1.0, 1.0]], dtype=np.float32)
+    z = (x - np.array([0.5, 0.25])) / np.array([1.0, 0.5])
+    expected = -0.5 * (z**2).sum(1) - np.log(2 * np.pi) - np.log(0.5)
+    _require(np.allclose(td.log_prob(x).numpy(), expected, atol=1e-4),
+             "td.log_prob does not match N(0, I) pushed through scale [1, 0.5] then shift "
+             "[0.5, 0.25]. Hint: tfd.TransformedDistribution(zdist, bijector=b).")
+    points = _points("zsamples", zsamples, MOON_N)
+    _require(np.allclose(points.mean(0), [0.5, 0.25], atol=0.05) and
+             np.allclose(points.std(0), [1.0, 0.5], atol=0.05),
+             f"`zsamples` has mean {np.round(points.mean(0), 2).tolist()} and std "
+             f"{np.round(points.std(0), 2).tolist()}; samples of td have mean [0.5, 0.25] and std "
+             "[1.0, 0.5]. Hint: td.sample(moon_n).")
+    _ok("td: N(0, I) scaled and shifted; its samples match")
+
+
+def flow_chain(namespace: Mapping[str, Any]) -> None:
+    """``big_bijector``: 3 x [MaskedAutoregressiveFlow(128, 128 relu), Permute]; ``td`` uses it."""
+    big_bijector, td = _get(namespace, "big_bijector", "td")
+    _require(_kind(big_bijector) == "Chain", f"`big_bijector` should be a tfb.Chain, got "
+                                             f"{_kind(big_bijector)}.")
+    kinds = [_kind(bij) for bij in big_bijector.bijectors]
+    _require(kinds == ["MaskedAutoregressiveFlow", "Permute"] * 3,
+             f"the chain holds {kinds}; the lab asks for 3 x [MaskedAutoregressiveFlow, Permute] "
+             "(6 bijectors). Hint: append a MAF and then a tfb.Permute in each loop iteration.")
+    for i, maf in enumerate(big_bijector.bijectors[::2]):
+        network = maf._shift_and_log_scale_fn
+        _require(isinstance(network, tfb.AutoregressiveNetwork),
+                 f"MAF {i + 1} is not driven by a tfb.AutoregressiveNetwork.")
+        _require(list(network._hidden_units) == [128, 128],
+                 f"MAF {i + 1}'s network has hidden units {list(network._hidden_units)}; the lab asks "
+                 "for [128, 128].")
+        _require(network._activation is tf.keras.activations.relu or network._activation == "relu",
+                 f"MAF {i + 1}'s network uses activation {getattr(network._activation, '__name__', network._activation)!r}; "
+                 "the lab asks for relu.")
+        _require(network._params == 2, f"MAF {i + 1}'s network has params={network._params}; a MAF needs a shift "
+                                       "and a log-scale: params=2.")
+    for i, permute in enumerate(big_bijector.bijectors[1::2]):
+        swapped = permute.forward(tf.constant([[1.0, 2.0]])).numpy()
+        _require(np.allclose(swapped, [[2.0, 1.0]]),
+                 f"Permute {i + 1} maps (1, 2) to {swapped.tolist()[0]}: it does not swap the coordinates, "
+                 "so the first coordinate is never transformed conditionally. Hint: tfb.Permute([1, 0]).")
+    _require(_kind(td) == "TransformedDistribution" and td.bijector is big_bijector,
+             "`td` should be the TransformedDistribution of zdist through big_bijector.")
+    xx, yy, p = density_on_grid(td, lim=8.0, n=300)
+    mass = float(p.sum() * (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0]))
+    _require(abs(mass - 1.0) < 0.03, f"td's density integrates to {mass:.3f}, not 1.")
+    _ok("big_bijector: 3 x [MAF(128, 128, relu), Permute]; td's density integrates to 1")
+
+
+def keras_model(namespace: Mapping[str, Any]) -> None:
+    """``x`` (Keras Input of shape (2,), float32) and ``model`` mapping points to td.log_prob."""
+    x, model, td = _get(namespace, "x", "model", "td")
+    _require(tuple(x.shape) == (None, 2), f"`x` has shape {tuple(x.shape)}; expected (None, 2). "
+                                          "Hint: tf.keras.Input(shape=(2,), dtype=tf.float32).")
+    _require(x.dtype == tf.float32, f"`x` has dtype {x.dtype.name}; the flow computes in float32.")
+    _require(isinstance(model, tf.keras.Model), f"`model` should be a tf.keras.Model, got {type(model).__name__}.")
+    points = np.array([[0.0, 0.5], [1.0, -0.3], [-0.7, 0.7]], dtype=np.float32)
+    _require(np.allclose(model(points).numpy(), td.log_prob(points).numpy(), rtol=1e-4, atol=1e-4),
+             "model(points) is not td.log_prob(points). Hint: tf.keras.Model(x, td.log_prob(x)).")
+    _ok("model: Input (None, 2) float32 -> log p(x)")
+
+
+def loss_and_optimizer(namespace: Mapping[str, Any]) -> None:
+    """``model`` compiled with Adam and the negative log-likelihood loss."""
+    (model,) = _get(namespace, "model")
+    optimizer = getattr(model, "optimizer", None)
+    _require(optimizer is not None, "`model` is not compiled. Hint: model.compile(optimizer=..., loss=...).")
+    _require(type(optimizer).__name__ == "Adam",
+             f"the optimizer is {type(optimizer).__name__}; the lab trains with Adam.")
+    loss = model.loss
+    _require(callable(loss), f"the loss should be the function neg_loglik, got {loss!r}.")
+    log_prob = tf.constant([-1.0, 0.5])
+    value = np.asarray(loss(tf.zeros(2), log_prob))
+    _require(np.allclose(value, [1.0, -0.5]),
+             f"the loss maps log p = [-1.0, 0.5] to {np.round(value, 3).tolist()}; the negative "
+             "log-likelihood is -log p = [1.0, -0.5]. Minimising +log p would make the data *less* likely.")
+    _ok("compiled with Adam and the loss -log p(x)")
+
+
+def training(namespace: Mapping[str, Any]) -> None:
+    """``result``: 80 epochs of training, a falling loss, and a held-out NLL near the truth."""
+    result, td = _get(namespace, "result", "td")
+    losses = list(getattr(result, "history", {}).get("loss", []))
+    _require(len(losses) == EPOCHS, f"training ran {len(losses)} epochs; the lab asks for {EPOCHS}. "
+                                    "Hint: model.fit(..., epochs=80).")
+    _require(bool(np.all(np.isfinite(losses))), "the training loss became NaN or infinite.")
+    _require(losses[-1] < losses[0] - 0.5, f"the loss went from {losses[0]:.2f} to {losses[-1]:.2f}; "
+                                           "training should lower it by well over 0.5 nats.")
+    scores = evaluate(td, noise=NOISE, n_samples=20_000, seed=7)
+    _require(scores["kl_to_exact"] < MAX_KL,
+             f"the trained flow's held-out NLL is {scores['heldout_nll']:.2f} nats, "
+             f"{scores['kl_to_exact']:.2f} above the exact density's; a trained flow gets within {MAX_KL}.")
+    _ok(f"trained {EPOCHS} epochs; held-out NLL within {MAX_KL} nats of the exact density")
+
+
+def flow_samples(namespace: Mapping[str, Any]) -> None:
+    """``zsamples``: 10,000 samples of the *trained* flow: most lie on the moons."""
+    (zsamples,) = _get(namespace, "zsamples")
+    points = _points("zsamples", zsamples, MOON_N)
+    distance, _ = _distance_to_moons(points)
+    near = float(np.mean(distance < 0.15))
+    _require(near > 0.7, f"only {near:.0%} of `zsamples` lie near the moons; samples of the trained flow "
+                         "mostly do. Hint: zsamples = td.sample(moon_n), from the trained td, not zdist.")
+    _ok("zsamples: samples of the trained flow lie on the moons")
+
+
+#: Check name -> function, in notebook order. Names tag the check cells.
+CHECKS = {
+    "moons_data": moons_data,
+    "base_distribution": base_distribution,
+    "base_samples": base_samples,
+    "bijectors": bijectors,
+    "transformed_distribution": transformed_distribution,
+    "flow_chain": flow_chain,
+    "keras_model": keras_model,
+    "loss_and_optimizer": loss_and_optimizer,
+    "training": training,
+    "flow_samples": flow_samples,
+}
+

@@ -1,0 +1,176 @@
+"""Grading: the student version is current, the solution passes every check, the untouched
+student version fails every answer-dependent check clearly, and plausible wrong answers each
+fail at the check for their step, with their own message, before anything else fails."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from flowlab import checks, cli
+from flowlab.grade import _failure_message, grade_notebook, write_tables
+from flowlab.student import BEGIN, PLACEHOLDER, check_name, make_student_notebook, strip_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "notebooks" / "normalizing_flows.ipynb"
+STUDENT = ROOT / "notebooks" / "normalizing_flows_student.ipynb"
+
+
+def test_student_notebook_is_up_to_date():
+    generated = make_student_notebook(nbformat.read(str(SOLUTION), as_version=4))
+    assert nbformat.writes(generated) == STUDENT.read_text(), \
+        "run `flowlab student` to regenerate notebooks/normalizing_flows_student.ipynb"
+
+
+def test_student_notebook_has_placeholders_not_answers():
+    student = nbformat.read(str(STUDENT), as_version=4)
+    sources = "\n".join(cell.source for cell in student.cells if cell.cell_type == "code")
+    assert BEGIN not in sources
+    for answer in ("datasets.make_moons(", "tfb.Scale([1.0, 0.5])", "hidden_units=[128, 128]",
+                   "tfb.Permute([1, 0])", "tfb.Chain(my_bijects)", "tf.keras.Model(x, log_prob)",
+                   "model.fit("):
+        assert answer not in sources
+    assert sources.count(PLACEHOLDER) == 12
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert bool(cell.outputs) == (check_name(cell) is not None)
+
+
+def test_every_check_has_a_cell_marked_for_nbval_lax():
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    cells = [cell for cell in solution.cells if check_name(cell)]
+    assert [check_name(cell) for cell in cells] == list(checks.CHECKS)
+    for cell in cells:
+        assert cell.source.splitlines()[0] == "# NBVAL_CHECK_OUTPUT"
+        assert cell.outputs and cell.outputs[0]["text"].startswith("OK: ")
+
+
+def test_strip_solutions_rejects_unbalanced_markers():
+    with pytest.raises(ValueError, match="markers"):
+        strip_solutions("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_failure_message_prefers_check_failed_line():
+    text = "\x1b[91mCell execution caused an exception\x1b[0m\n" \
+           "NameError: boom\nCheckFailed: `data` not defined. Hint: run it."
+    assert _failure_message(text) == "`data` not defined. Hint: run it."
+    assert _failure_message("Cell outputs differ\n") == "the check's output differs from the expected output"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade the solution, the untouched student version and a tampered copy, in one pass."""
+    folder = tmp_path_factory.mktemp("submissions")
+    (folder / "alice.ipynb").write_text(SOLUTION.read_text())
+    (folder / "bob.ipynb").write_text(STUDENT.read_text())
+    # carol fakes the first check's output and deletes the last check cell
+    carol = nbformat.read(str(STUDENT), as_version=4)
+    for cell in carol.cells:
+        if check_name(cell) == "moons_data":
+            cell.source = 'print("OK: data: 10000 points on two moons with noise 0.05")'
+    carol.cells = [cell for cell in carol.cells if check_name(cell) != "flow_samples"]
+    nbformat.write(carol, str(folder / "carol.ipynb"))
+    return {name: grade_notebook(folder / f"{name}.ipynb", STUDENT) for name in ("alice", "bob", "carol")}
+
+
+def test_solution_passes_every_check(graded):
+    assert graded["alice"].results == {name: None for name in checks.CHECKS}
+
+
+def test_untouched_student_version_fails_every_check_clearly(graded):
+    results = graded["bob"].results
+    assert list(results) == list(checks.CHECKS) and graded["bob"].passed == 0
+    for name, message in results.items():
+        assert "not defined. Hint: answer the TODO in the cell above" in message, (name, message)
+
+
+def test_tampered_checks_cannot_pass(graded):
+    results = graded["carol"].results
+    assert "`data` not defined" in results["moons_data"]  # the official check ran, not the fake
+    assert results["flow_samples"] == "the check cell is missing from the submission"
+
+
+def test_tables_for_the_gradebook(graded, tmp_path):
+    csv_path, md_path = write_tables(list(graded.values()), tmp_path)
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("student,passed,total,moons_data,")
+    assert rows[1].startswith("alice,10,10,pass,") and rows[2].startswith("bob,0,10,FAIL: ")
+    markdown = md_path.read_text()
+    assert "| alice | 10/10 |" in markdown and "| bob | 0/10 |" in markdown
+    assert "**bob**, moons_data: `data` not defined" in markdown
+
+
+def test_grade_command_rejects_missing_files(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path / "nope.ipynb"), "--out", str(tmp_path)]) == 2
+    assert "not a notebook file" in capsys.readouterr().err
+
+
+def test_student_command_writes_the_student_notebook(tmp_path):
+    out = tmp_path / "student.ipynb"
+    assert cli.main(["student", "--solution", str(SOLUTION), "--out", str(out)]) == 0
+    assert out.read_text() == STUDENT.read_text()
+
+
+# Plausible wrong answers: (name, text in the solution, replacement, failing check, message).
+MUTATIONS = [
+    ("circles instead of moons", "datasets.make_moons(moon_n, noise=0.05)",
+     "datasets.make_circles(moon_n, noise=0.05)", "moons_data", "does not lie along two interleaved"),
+    ("wrong noise", "datasets.make_moons(moon_n, noise=0.05)", "datasets.make_moons(moon_n, noise=0.1)",
+     "moons_data", "pass noise=0.05 to make_moons"),
+    ("1-D base", "tfd.MultivariateNormalDiag(loc=[0.0] * ndim)", "tfd.MultivariateNormalDiag(loc=[0.0])",
+     "base_distribution", "event shape [1]"),
+    ("too few base samples", "zsamples = zdist.sample(moon_n)\n### END", "zsamples = zdist.sample(100)\n### END",
+     "base_samples", "has shape (100, 2)"),
+    ("swapped shift and scale", "b = shift_bij(scale_bij)", "b = scale_bij(shift_bij)",
+     "bijectors", "b shifts first and then scales"),
+    ("wrong scale", "tfb.Scale([1.0, 0.5])", "tfb.Scale([0.5, 1.0])", "bijectors", "scaling by [1, 0.5]"),
+    ("base not transformed by b", "td = tfd.TransformedDistribution(zdist, bijector=b)",
+     "td = tfd.TransformedDistribution(zdist, bijector=scale_bij)", "transformed_distribution",
+     "td.log_prob does not match"),
+    ("no Permute", "    my_bijects.append(permute)\n", "", "flow_chain", "3 x [MaskedAutoregressiveFlow, Permute]"),
+    ("identity permutation", "tfb.Permute([1, 0])", "tfb.Permute([0, 1])", "flow_chain",
+     "does not swap the coordinates"),
+    ("hidden units changed", "hidden_units=[128, 128]", "hidden_units=[64, 64]", "flow_chain",
+     "has hidden units [64, 64]"),
+    ("tanh instead of relu", 'activation="relu"', 'activation="tanh"', "flow_chain", "the lab asks for relu"),
+    ("model outputs -log p", "model = tf.keras.Model(x, log_prob)", "model = tf.keras.Model(x, -log_prob)",
+     "keras_model", "model(points) is not td.log_prob(points)"),
+    ("SGD optimizer", "optimizer=tf.keras.optimizers.Adam(learning_rate)",
+     "optimizer=tf.keras.optimizers.SGD(learning_rate)", "loss_and_optimizer", "the lab trains with Adam"),
+    ("loss with the wrong sign", "    return -log_prob", "    return log_prob", "loss_and_optimizer",
+     "the negative log-likelihood is -log p"),
+    ("far too few epochs", "    epochs=epochs,", "    epochs=5,", "training", "training ran 5 epochs"),
+    ("sampling the base instead of the flow", "zsamples = td.sample(moon_n)\n### END SOLUTION\nplots.plot_points(np.asarray(zsamples), \"Samples from the trained",
+     "zsamples = zdist.sample(moon_n)\n### END SOLUTION\nplots.plot_points(np.asarray(zsamples), \"Samples from the trained",
+     "flow_samples", "from the trained td, not zdist"),
+]
+
+
+def _mutate(original: str, replacement: str) -> nbformat.NotebookNode:
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    hits = [cell for cell in solution.cells if cell.cell_type == "code" and original in cell.source]
+    assert len(hits) == 1, f"mutation target found in {len(hits)} cells: {original!r}"
+    hits[0].source = hits[0].source.replace(original, replacement)
+    return solution
+
+
+@pytest.mark.parametrize("name, original, replacement, check, message", MUTATIONS,
+                         ids=[m[0] for m in MUTATIONS])
+def test_mutation_fails_at_its_check_first(name, original, replacement, check, message):
+    notebook = _mutate(original, replacement)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(SOLUTION.parent)}})
+    with pytest.raises(CellExecutionError) as failure:
+        client.execute()
+    failed = [cell for cell in notebook.cells if cell.cell_type == "code"
+              and any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
+    assert [check_name(cell) for cell in failed] == [check], f"{name}: first failure was elsewhere"
+    assert failure.value.ename == "CheckFailed" and message in failure.value.evalue, failure.value.evalue
+
+
+def test_mutation_table_is_large_and_covers_every_step():
+    assert len(MUTATIONS) >= 12
+    assert {m[3] for m in MUTATIONS} == set(checks.CHECKS)
