@@ -103,9 +103,9 @@ def base_distribution(namespace: Mapping[str, Any]) -> None:
     _require(isinstance(zdist, tfd.Distribution),
              f"`zdist` should be a TFP distribution, got {type(zdist).__name__}.")
     _require(zdist.event_shape == [2],
-             f"`zdist` has event shape {zdist.event_shape}; the flow needs 2-D events. "
+             f"`zdist` has event shape {zdist.event_shape.as_list()}; the flow needs 2-D events. "
              "Hint: loc=[0.0] * ndim gives a 2-D Gaussian.")
-    _require(zdist.batch_shape == [], f"`zdist` has batch shape {zdist.batch_shape}; expected [] "
+    _require(zdist.batch_shape == [], f"`zdist` has batch shape {zdist.batch_shape.as_list()}; expected [] "
                                       "(one distribution). Hint: use MultivariateNormalDiag.")
     points = np.array([[0.0, 0.0], [1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
     expected = -0.5 * (points**2).sum(1) - np.log(2 * np.pi)

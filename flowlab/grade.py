@@ -23,7 +23,7 @@ from flowlab.student import check_name
 
 __all__ = ["Grade", "grade_notebook", "grade_all", "write_tables"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")  # raw, or as JUnit XML escapes it
 _ERROR_LINE = re.compile(r"^(\w*(?:Error|Failed|Exception)\w*): (.+)$")
 
 
