@@ -51,7 +51,7 @@ def train_sheet(data: np.ndarray, seed: int, epochs: int):
 
 def train_flowlab(data: np.ndarray, seed: int, epochs: int):
     """flowlab's default recipe for the same architecture."""
-    flow = make_flow(FlowConfig.for_data(data, seed=seed))
+    flow = make_flow(FlowConfig(seed=seed))
     start = time.perf_counter()
     fit(flow, data, TrainSettings(epochs=epochs, seed=seed), progress=False)
     return flow, time.perf_counter() - start
@@ -107,7 +107,7 @@ def main() -> None:
         print(f"{name:8s} median: {summary[name]['median_train_s']:.1f} s, "
               f"KL {summary[name]['median_kl']:.4f} (max {summary[name]['max_kl']:.4f})")
     ratios = [s["train_s"] / f["train_s"] for s, f in zip(
-        [r for r in rows if r["recipe"] == "sheet"], [r for r in rows if r["recipe"] == "flowlab"])]
+        [r for r in rows if r["recipe"] == "sheet"], [r for r in rows if r["recipe"] == "flowlab"], strict=True)]
     summary["time_ratio_sheet_over_flowlab"] = statistics.median(ratios)
     print(f"training time ratio (sheet / flowlab, median over seeds): {summary['time_ratio_sheet_over_flowlab']:.2f}x")
     print(f"load average during run: {os.getloadavg()}")

@@ -186,9 +186,9 @@ def flow_chain(namespace: Mapping[str, Any]) -> None:
         _require(list(network._hidden_units) == [128, 128],
                  f"MAF {i + 1}'s network has hidden units {list(network._hidden_units)}; the lab asks "
                  "for [128, 128].")
-        _require(network._activation is tf.keras.activations.relu or network._activation == "relu",
-                 f"MAF {i + 1}'s network uses activation {getattr(network._activation, '__name__', network._activation)!r}; "
-                 "the lab asks for relu.")
+        activation = getattr(network._activation, "__name__", network._activation)
+        _require(activation == "relu",
+                 f"MAF {i + 1}'s network uses activation {activation!r}; the lab asks for relu.")
         _require(network._params == 2, f"MAF {i + 1}'s network has params={network._params}; a MAF needs a shift "
                                        "and a log-scale: params=2.")
     for i, permute in enumerate(big_bijector.bijectors[1::2]):

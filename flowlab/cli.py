@@ -182,9 +182,8 @@ def _train(args: argparse.Namespace) -> int:
                              learning_rate=args.learning_rate, seed=args.seed,
                              warmup_epochs=min(TrainSettings().warmup_epochs, args.epochs - 1))
     data = make_moons(args.samples, noise=args.noise, seed=args.seed)
-    config = FlowConfig.for_data(data, flow=args.flow, num_layers=args.layers,
-                                 hidden_units=args.hidden_units, activation=args.activation,
-                                 seed=args.seed)
+    config = FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
+                        activation=args.activation, seed=args.seed)
     flow = make_flow(config)
     quiet = args.json
     start = time.perf_counter()

@@ -135,7 +135,7 @@ def plot_densities(densities: dict[str, tfd.Distribution | LogProb],
     grids = {name: density_on_grid(d, lim, n)[2] for name, d in densities.items()}
     vmax = max(float(p.max()) for p in grids.values())
     fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 4.6), squeeze=False)
-    for ax, (name, p) in zip(axes[0], grids.items()):
+    for ax, (name, p) in zip(axes[0], grids.items(), strict=True):
         image = ax.imshow(p, origin="lower", extent=_limits(lim), aspect="equal", vmin=0.0, vmax=vmax)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="density p(x)")
         _label(ax, name, ("$x_1$", "$x_2$"))

@@ -35,7 +35,7 @@ def test_short_training_lowers_heldout_nll_and_changes_weights(small_flow):
     assert len(history.history["loss"]) == SHORT.epochs
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert after["heldout_nll"] < before["heldout_nll"] - 0.2
-    assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, small_flow.trainable_variables))
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, small_flow.trainable_variables, strict=True))
 
 
 def test_same_seed_same_numbers(small_config):
