@@ -118,7 +118,8 @@ class TrainSettings:
     per call into TensorFlow (same numbers, less Python overhead). Measured and
     left out: XLA (slower here, and it changed the results), gradient clipping
     and a lower Adam beta_2 (worse), and standardizing the data inside the flow
-    (2 of 8 seeds then stalled at a KL near 0.35; 0 of 10 without)."""
+    (no gain). About one run in four, with any of these settings or the sheet's,
+    stalls in a poor optimum (KL near 0.35) that longer training does not leave."""
 
     epochs: int = 80
     batch_size: int = 128
