@@ -22,10 +22,13 @@ __all__ = [
     "shift_scale_demo",
     "standardize_bijector",
     "maf_chain",
+    "iaf_chain",
+    "realnvp_chain",
+    "spline_chain",
+    "BUILDERS",
     "make_flow",
 ]
 
-FLOWS = ("maf",)
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "sigmoid", "softplus", "swish")
 
 
@@ -76,37 +79,170 @@ def standardize_bijector(loc: Sequence[float], scale: Sequence[float]) -> tfb.Bi
     return tfb.Shift(loc.astype(np.float32))(tfb.Scale(scale.astype(np.float32)))
 
 
-def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
-    """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
-
-    Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
-    given hidden units and activation; each Permute reverses the dimensions so
-    the next MAF conditions on what the last one could not. Weights start from
-    seeded Glorot initializers: the same seed gives the same flow.
-
-    Example:
-        >>> [type(b).__name__ for b in maf_chain(2).bijectors]
-        ['MaskedAutoregressiveFlow', 'Permute', 'MaskedAutoregressiveFlow', 'Permute']
-    """
+def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, ndim: int,
+                seed: int) -> tuple[int, tuple[int, ...], str, int, int]:
+    """Validate the arguments every chain builder shares."""
     num_layers = _validate.positive_int("num_layers", num_layers)
     hidden_units = _validate.hidden_units("hidden_units", hidden_units)
     activation = _validate.one_of("activation", activation, ACTIVATIONS)
     ndim = _validate.positive_int("ndim", ndim)
     if ndim < 2:
-        raise ValueError(f"ndim must be >= 2 for an autoregressive flow, got {ndim}")
+        raise ValueError(f"ndim must be >= 2 for a flow that mixes dimensions, got {ndim}")
     seed = _validate.non_negative_int("seed", seed)
+    return num_layers, hidden_units, activation, ndim, seed
+
+
+def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str) -> tfb.Chain:
+    """[layer, Permute] for each layer: each Permute reverses the dimensions so the next
+    layer transforms what the last one only conditioned on."""
     bijectors = []
-    for i in range(num_layers):
-        network = tfb.AutoregressiveNetwork(
-            params=2,
-            hidden_units=list(hidden_units),
-            activation=activation,
-            kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed * 1000 + i),
-        )
-        bijectors.append(tfb.MaskedAutoregressiveFlow(network, name=f"maf_{i}"))
-        bijectors.append(tfb.Permute(list(reversed(range(ndim))), name=f"permute_{i}"))
-    return tfb.Chain(bijectors, name="maf_chain")
+    for i, layer in enumerate(layers):
+        bijectors += [layer, tfb.Permute(list(reversed(range(ndim))), name=f"permute_{i}")]
+    return tfb.Chain(bijectors, name=name)
+
+
+def _glorot(seed: int, i: int) -> tf.keras.initializers.Initializer:
+    return tf.keras.initializers.GlorotUniform(seed=seed * 1000 + i)
+
+
+def _made(hidden_units: tuple[int, ...], activation: str, seed: int, i: int) -> tfb.AutoregressiveNetwork:
+    return tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units), activation=activation,
+                                     kernel_initializer=_glorot(seed, i))
+
+
+def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+    """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
+
+    Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
+    given hidden units and activation. Density evaluation is one network pass;
+    sampling takes ``ndim`` sequential passes. Weights start from seeded Glorot
+    initializers: the same seed gives the same flow.
+
+    Example:
+        >>> [type(b).__name__ for b in maf_chain(2).bijectors]
+        ['MaskedAutoregressiveFlow', 'Permute', 'MaskedAutoregressiveFlow', 'Permute']
+    """
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    layers = [tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i), name=f"maf_{i}")
+              for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "maf_chain")
+
+
+def iaf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+    """Inverse autoregressive flow: each layer is a MAF run backwards (``tfb.Invert``).
+
+    Sampling is one network pass; density evaluation takes ``ndim`` sequential passes.
+
+    Example:
+        >>> [type(b).__name__ for b in iaf_chain(1).bijectors]
+        ['Invert', 'Permute']
+    """
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    layers = [tfb.Invert(tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i)),
+                         name=f"iaf_{i}") for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "iaf_chain")
+
+
+class _CouplingNetwork(tf.Module):
+    """A dense network from the conditioning half to ``params`` outputs per transformed unit."""
+
+    def __init__(self, hidden_units: tuple[int, ...], activation: str, outputs: int, seed: int,
+                 name: str):
+        super().__init__(name=name)
+        layers = [tf.keras.layers.Dense(units, activation=activation, kernel_initializer=_glorot(seed, j))
+                  for j, units in enumerate(hidden_units)]
+        # The last layer starts at zero, so every coupling starts as the identity.
+        layers.append(tf.keras.layers.Dense(outputs, kernel_initializer="zeros"))
+        self.network = tf.keras.Sequential(layers)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        return self.network(x)
+
+
+class _AffineCoupling(tf.Module):
+    """RealNVP's ``shift_and_log_scale_fn``: (shift, log-scale) of the transformed half."""
+
+    def __init__(self, units: int, hidden_units, activation, seed, name):
+        super().__init__(name=name)
+        self.net = _CouplingNetwork(hidden_units, activation, 2 * units, seed, name=f"{name}_net")
+
+    def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs):
+        shift, log_scale = tf.split(self.net(x), 2, axis=-1)
+        return shift, log_scale
+
+
+SPLINE_BINS = 8
+
+
+class _SplineCoupling(tf.Module):
+    """RealNVP's ``bijector_fn``: a rational-quadratic spline per transformed unit, on
+    [-bound, bound] (identity outside), its knots computed from the conditioning half."""
+
+    def __init__(self, units: int, hidden_units, activation, seed, name, bins: int | None = None,
+                 bound: float = 5.0):
+        super().__init__(name=name)
+        bins = bins or SPLINE_BINS
+        self.units, self.bins, self.bound = units, bins, bound
+        self.net = _CouplingNetwork(hidden_units, activation, units * (3 * bins - 1), seed,
+                                    name=f"{name}_net")
+
+    def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs) -> tfb.Bijector:
+        out = self.net(x)
+        shape = tf.concat([tf.shape(x)[:-1], [self.units, -1]], axis=0)
+        widths, heights, slopes = tf.split(tf.reshape(out, shape), [self.bins, self.bins, self.bins - 1],
+                                           axis=-1)
+        min_size = 1e-2
+        def sizes(logits):  # bins summing to 2 * bound, none narrower than min_size
+            return tf.nn.softmax(logits, axis=-1) * (2 * self.bound - self.bins * min_size) + min_size
+        # softplus(log(e - 1)) = 1: zero outputs give unit slopes, i.e. the identity
+        slopes = tf.nn.softplus(slopes + np.log(np.expm1(1.0 - min_size))) + min_size
+        return tfb.RationalQuadraticSpline(bin_widths=sizes(widths), bin_heights=sizes(heights),
+                                           knot_slopes=slopes, range_min=-self.bound)
+
+
+def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+                  activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+    """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
+    shifts and scales the rest as a function of it: one pass both ways.
+
+    Example:
+        >>> [type(b).__name__ for b in realnvp_chain(1).bijectors]
+        ['RealNVP', 'Permute']
+    """
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    half = ndim // 2
+    layers = [tfb.RealNVP(num_masked=half, shift_and_log_scale_fn=_AffineCoupling(
+        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}"),
+        name=f"realnvp_{i}") for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "realnvp_chain")
+
+
+def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+                 activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+    """Neural spline flow: coupling layers whose transform is a monotone
+    rational-quadratic spline (8 bins on [-5, 5]) instead of an affine map.
+
+    Example:
+        >>> [type(b).__name__ for b in spline_chain(1).bijectors]
+        ['RealNVP', 'Permute']
+    """
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    half = ndim // 2
+    layers = [tfb.RealNVP(num_masked=half, bijector_fn=_SplineCoupling(
+        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"spline_coupling_{i}"),
+        name=f"spline_{i}") for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "spline_chain")
+
+
+#: Flow family name -> chain builder; ``flowlab train --flow`` chooses among these.
+BUILDERS = {"maf": maf_chain, "iaf": iaf_chain, "realnvp": realnvp_chain, "spline": spline_chain}
+FLOWS = tuple(BUILDERS)
 
 
 @dataclass(frozen=True)
@@ -164,8 +300,8 @@ def make_flow(config: FlowConfig = FlowConfig()) -> tfd.TransformedDistribution:
         TensorShape([1])
     """
     _validate.one_of("flow", config.flow, FLOWS)
-    bijector = maf_chain(config.num_layers, config.hidden_units, config.activation,
-                         config.ndim, config.seed)
+    bijector = BUILDERS[config.flow](config.num_layers, config.hidden_units, config.activation,
+                                     config.ndim, config.seed)
     if config.loc is not None or config.scale is not None:
         if config.loc is None or config.scale is None:
             raise ValueError("loc and scale must be given together to standardize the data")

@@ -20,6 +20,7 @@ __all__ = [
     "TrainingDiverged",
     "TrainSettings",
     "nll_loss",
+    "LogProb",
     "build_model",
     "learning_rate_schedule",
     "ProgressPrinter",
@@ -40,6 +41,25 @@ def nll_loss(y_true: tf.Tensor, log_prob: tf.Tensor) -> tf.Tensor:
     return -log_prob
 
 
+class LogProb(tf.keras.layers.Layer):
+    """A Keras layer computing ``flow.log_prob``, owning the flow's weights.
+
+    The lab builds its model functionally, ``tf.keras.Model(x, td.log_prob(x))``,
+    which works for a MAF but not for flows whose log_prob loops (an IAF's
+    ``tf.while_loop`` rejects Keras' symbolic tensors); inside a layer's ``call``
+    every flow works.
+    """
+
+    def __init__(self, flow: tfd.Distribution, ndim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.flow = flow
+        flow.log_prob(tf.zeros((1, ndim)))  # create the networks' weights now
+        self.flow_variables = list(flow.trainable_variables)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return self.flow.log_prob(x)
+
+
 def build_model(flow: tfd.Distribution, ndim: int = 2) -> tf.keras.Model:
     """A Keras model mapping points of shape ``(batch, ndim)`` to their log-density.
 
@@ -50,7 +70,7 @@ def build_model(flow: tfd.Distribution, ndim: int = 2) -> tf.keras.Model:
     """
     ndim = _validate.positive_int("ndim", ndim)
     x = tf.keras.Input(shape=(ndim,), dtype=tf.float32)
-    return tf.keras.Model(x, flow.log_prob(x))
+    return tf.keras.Model(x, LogProb(flow, ndim)(x))
 
 
 def learning_rate_schedule(learning_rate: float, total_steps: int,

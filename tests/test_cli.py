@@ -33,6 +33,12 @@ def test_train_json_writes_metrics_figures_and_flow(tmp_path):
     assert (out / "flow" / "flow_config.json").is_file()
 
 
+def test_train_other_family_in_process(tmp_path, capsys):
+    assert cli.main([*TINY, "--flow", "realnvp", "--out", str(tmp_path), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["flow"] == "realnvp" and (tmp_path / "flow" / "flow_config.json").is_file()
+
+
 @pytest.mark.parametrize("args, option", [
     (["--epochs", "0"], "--epochs"),
     (["--epochs", "ten"], "--epochs"),

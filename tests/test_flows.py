@@ -119,3 +119,51 @@ def test_for_data_standardizes_from_the_data():
 def test_bad_input_is_named(call, needle):
     with pytest.raises(ValueError, match=needle):
         call()
+
+
+def _randomized(config: FlowConfig):
+    """A flow of the family that really transforms: coupling flows start as the identity
+    (which would make the invariants below trivially true), so their weights are set at
+    random. Autoregressive networks keep their initial weights: their masks live in the
+    initial kernel, and overwriting it would break the triangular Jacobian."""
+    flow = make_flow(config)
+    flow.log_prob(np.zeros((1, 2), dtype=np.float32))
+    if config.flow in ("realnvp", "spline"):
+        rng = np.random.default_rng(config.seed)
+        for variable in flow.trainable_variables:
+            variable.assign(rng.normal(scale=0.3, size=variable.shape).astype(np.float32))
+    return flow
+
+
+FAMILY_POINTS = np.random.default_rng(1).normal(size=(64, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("family", flows.FLOWS)
+def test_family_inverse_round_trip(family):
+    bijector = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=2)).bijector
+    y = bijector.forward(FAMILY_POINTS)
+    assert not np.allclose(y.numpy(), FAMILY_POINTS, atol=1e-2)  # it really transforms
+    np.testing.assert_allclose(bijector.inverse(y).numpy(), FAMILY_POINTS, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", flows.FLOWS)
+def test_family_log_det_matches_autodiff(family):
+    bijector = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=2)).bijector
+    expected = autodiff_log_det(bijector, FAMILY_POINTS).numpy()
+    got = bijector.forward_log_det_jacobian(FAMILY_POINTS, event_ndims=1).numpy()
+    assert np.abs(expected).max() > 0.05  # a non-trivial volume change
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", flows.FLOWS)
+def test_family_density_normalizes(family):
+    flow = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=2))
+    xx, yy, p = plots.density_on_grid(flow, lim=10.0, n=500)
+    assert p.sum() * (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0]) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("family, layer", [("maf", "MaskedAutoregressiveFlow"), ("iaf", "Invert"),
+                                           ("realnvp", "RealNVP"), ("spline", "RealNVP")])
+def test_family_structure(family, layer):
+    chain = flows.BUILDERS[family](num_layers=2, hidden_units=(8,))
+    assert [type(b).__name__.lstrip("_") for b in chain.bijectors] == [layer, "Permute"] * 2

@@ -26,6 +26,19 @@ def test_save_reload_round_trip(tmp_path):
     assert json.loads((tmp_path / "saved" / "flow_config.json").read_text())["seed"] == 5
 
 
+@pytest.mark.parametrize("family", ["iaf", "realnvp", "spline"])
+def test_every_family_saves_and_reloads(tmp_path, family):
+    data = make_moons(300, seed=0)
+    config = FlowConfig(flow=family, num_layers=2, hidden_units=(8,), seed=1)
+    flow = make_flow(config)
+    train.fit(flow, data, train.TrainSettings(epochs=2, batch_size=100), progress=False)
+    save_flow(flow, config, tmp_path / family)
+    loaded, _ = load_flow(tmp_path / family)
+    x = make_moons(50, seed=9)
+    np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
+    assert not np.allclose(make_flow(config).log_prob(x).numpy(), flow.log_prob(x).numpy())
+
+
 def test_load_missing_flow_says_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no saved flow"):
         load_flow(tmp_path)
