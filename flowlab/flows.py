@@ -137,7 +137,7 @@ def iaf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
     Sampling is one network pass; density evaluation takes ``ndim`` sequential passes.
 
     Example:
-        >>> [type(b).__name__ for b in iaf_chain(1).bijectors]
+        >>> [type(b).__name__.lstrip("_") for b in iaf_chain(1).bijectors]
         ['Invert', 'Permute']
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
