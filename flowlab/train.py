@@ -26,6 +26,7 @@ __all__ = [
     "ProgressPrinter",
     "StopOnNaN",
     "fit",
+    "log_prob_numpy",
     "evaluate",
 ]
 
