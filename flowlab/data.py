@@ -20,8 +20,11 @@ from sklearn import datasets
 
 from flowlab import _validate
 
-__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "moons_gap_region"]
+__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "moons_gap_region", "MOONS_GAP"]
 
+#: The box (x0 min, x0 max, x1 min, x1 max) between the moons' tips: almost empty under
+#: the exact density.
+MOONS_GAP = (0.25, 0.75, -0.1, 0.6)
 _CHUNK = 8192  # points per block in the quadrature: bounds memory at ~35 MB
 _NODES_PER_STD = 4  # quadrature nodes per noise std of arc length
 
@@ -93,10 +96,11 @@ def moons_entropy(noise: float = 0.05, n_samples: int = 200_000, seed: int = 123
 def moons_gap_region(x: np.ndarray) -> np.ndarray:
     """Boolean mask of points in the empty region between the moons' tips.
 
-    The box ``0.25 < x0 < 0.75, -0.1 < x1 < 0.6`` lies between the inner tip of
+    The box :data:`MOONS_GAP`, ``0.25 < x0 < 0.75, -0.1 < x1 < 0.6``, lies between the inner tip of
     the upper moon and the inner tip of the lower one: the data has almost no
     mass there, but a flow (a continuous bijection of a connected Gaussian)
     cannot empty it completely.
     """
     x = _validate.points("x", x)
-    return (x[:, 0] > 0.25) & (x[:, 0] < 0.75) & (x[:, 1] > -0.1) & (x[:, 1] < 0.6)
+    x0, x1, y0, y1 = MOONS_GAP
+    return (x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)

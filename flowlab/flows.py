@@ -204,6 +204,20 @@ class _SplineCoupling(tf.Module):
                                            knot_slopes=slopes, range_min=-self.bound)
 
 
+def _coupling_chain(coupling: type[tf.Module], argument: str, names: tuple[str, str], num_layers: int,
+                    hidden_units: Sequence[int], activation: str, ndim: int, seed: int) -> tfb.Chain:
+    """``num_layers`` x [RealNVP coupling, Permute]: the first half of the dimensions conditions
+    ``coupling`` (passed to RealNVP as ``argument``), which transforms the other half."""
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    half = ndim // 2
+    network_name, layer_name = names
+    layers = [tfb.RealNVP(num_masked=half, name=f"{layer_name}_{i}", **{argument: coupling(
+        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"{network_name}_{i}")})
+        for i in range(num_layers)]
+    return _with_permutations(layers, ndim, f"{layer_name}_chain")
+
+
 def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
                   activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
     """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
@@ -213,13 +227,8 @@ def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
         >>> [type(b).__name__ for b in realnvp_chain(1).bijectors]
         ['RealNVP', 'Permute']
     """
-    num_layers, hidden_units, activation, ndim, seed = _chain_args(
-        num_layers, hidden_units, activation, ndim, seed)
-    half = ndim // 2
-    layers = [tfb.RealNVP(num_masked=half, shift_and_log_scale_fn=_AffineCoupling(
-        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}"),
-        name=f"realnvp_{i}") for i in range(num_layers)]
-    return _with_permutations(layers, ndim, "realnvp_chain")
+    return _coupling_chain(_AffineCoupling, "shift_and_log_scale_fn", ("affine_coupling", "realnvp"),
+                           num_layers, hidden_units, activation, ndim, seed)
 
 
 def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
@@ -231,13 +240,8 @@ def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
         >>> [type(b).__name__ for b in spline_chain(1).bijectors]
         ['RealNVP', 'Permute']
     """
-    num_layers, hidden_units, activation, ndim, seed = _chain_args(
-        num_layers, hidden_units, activation, ndim, seed)
-    half = ndim // 2
-    layers = [tfb.RealNVP(num_masked=half, bijector_fn=_SplineCoupling(
-        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"spline_coupling_{i}"),
-        name=f"spline_{i}") for i in range(num_layers)]
-    return _with_permutations(layers, ndim, "spline_chain")
+    return _coupling_chain(_SplineCoupling, "bijector_fn", ("spline_coupling", "spline"),
+                           num_layers, hidden_units, activation, ndim, seed)
 
 
 #: Flow family name -> chain builder; ``flowlab train --flow`` chooses among these.

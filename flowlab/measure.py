@@ -9,15 +9,14 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.data import make_moons, moons_log_prob
+from flowlab.data import MOONS_GAP, make_moons, moons_log_prob
 from flowlab.train import evaluate, log_prob_numpy
 
 tfd = tfp.distributions
 
 __all__ = ["best_time", "gap_points", "gap_mass", "flow_row"]
 
-#: The box between the moons' tips: almost empty under the exact density.
-GAP = (0.25, 0.75, -0.1, 0.6)
+GAP = MOONS_GAP  #: the box between the moons' tips, shared with flowlab.data
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
