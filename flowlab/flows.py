@@ -1,5 +1,6 @@
 """Distributions and bijectors of the lab: the Gaussian base, the shift/scale
-demo and the chain of masked autoregressive flows with permutations."""
+demo, the lab's chain of masked autoregressive flows with permutations, and the
+other families the sheet names (IAF, RealNVP) plus a neural spline flow."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import _validate
+from flowlab import _validate, spline
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -25,6 +26,7 @@ __all__ = [
     "iaf_chain",
     "realnvp_chain",
     "spline_chain",
+    "SplineCoupling",
     "BUILDERS",
     "make_flow",
 ]
@@ -178,44 +180,62 @@ class _AffineCoupling(tf.Module):
 SPLINE_BINS = 8
 
 
-class _SplineCoupling(tf.Module):
-    """RealNVP's ``bijector_fn``: a rational-quadratic spline per transformed unit, on
-    [-bound, bound] (identity outside), its knots computed from the conditioning half."""
+class SplineCoupling(tfb.Bijector):
+    """A neural-spline coupling layer: the first ``ndim // 2`` coordinates pass through and
+    set, through a dense network, a monotone rational-quadratic spline (``bins`` bins on
+    ``[-bound, bound]``, identity outside) for each of the others.
 
-    def __init__(self, units: int, hidden_units, activation, seed, name, bins: int | None = None,
-                 bound: float = 5.0):
-        super().__init__(name=name)
-        bins = bins or SPLINE_BINS
-        self.units, self.bins, self.bound = units, bins, bound
-        self.net = _CouplingNetwork(hidden_units, activation, units * (3 * bins - 1), seed,
+    The spline runs in the density direction (data to noise), as in Durkan et al.'s density
+    experiments: ``log_prob`` is one network pass and one spline evaluation per layer, and
+    sampling inverts the spline by solving a quadratic per point. Zero final-layer weights
+    make the layer start as the identity.
+    """
+
+    def __init__(self, ndim: int, hidden_units: tuple[int, ...], activation: str, seed: int,
+                 bins: int = SPLINE_BINS, bound: float = 5.0, name: str = "spline_coupling"):
+        parameters = dict(locals())
+        super().__init__(forward_min_event_ndims=1, parameters=parameters, name=name)
+        self.num_masked = ndim // 2
+        self.units, self.bins, self.bound = ndim - self.num_masked, bins, bound
+        self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed,
                                     name=f"{name}_net")
 
-    def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs) -> tfb.Bijector:
-        out = self.net(x)
-        shape = tf.concat([tf.shape(x)[:-1], [self.units, -1]], axis=0)
-        widths, heights, slopes = tf.split(tf.reshape(out, shape), [self.bins, self.bins, self.bins - 1],
-                                           axis=-1)
+    def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Bin widths and heights (each summing to ``2 * bound``, none under ``min_size``) and
+        the inner knots' slopes, per transformed unit."""
+        shape = tf.concat([tf.shape(condition)[:-1], [self.units, 3 * self.bins - 1]], axis=0)
+        widths, heights, slopes = tf.split(tf.reshape(self.net(condition), shape),
+                                           [self.bins, self.bins, self.bins - 1], axis=-1)
         min_size = 1e-2
-        def sizes(logits):  # bins summing to 2 * bound, none narrower than min_size
+
+        def sizes(logits):
             return tf.nn.softmax(logits, axis=-1) * (2 * self.bound - self.bins * min_size) + min_size
-        # softplus(log(e - 1)) = 1: zero outputs give unit slopes, i.e. the identity
+
+        # softplus(log(e^(1 - min_size) - 1)) + min_size = 1: zero outputs give unit slopes
         slopes = tf.nn.softplus(slopes + np.log(np.expm1(1.0 - min_size))) + min_size
-        return tfb.RationalQuadraticSpline(bin_widths=sizes(widths), bin_heights=sizes(heights),
-                                           knot_slopes=slopes, range_min=-self.bound)
+        return sizes(widths), sizes(heights), slopes
 
+    def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return x[..., :self.num_masked], x[..., self.num_masked:]
 
-def _coupling_chain(coupling: type[tf.Module], argument: str, names: tuple[str, str], num_layers: int,
-                    hidden_units: Sequence[int], activation: str, ndim: int, seed: int) -> tfb.Chain:
-    """``num_layers`` x [RealNVP coupling, Permute]: the first half of the dimensions conditions
-    ``coupling`` (passed to RealNVP as ``argument``), which transforms the other half."""
-    num_layers, hidden_units, activation, ndim, seed = _chain_args(
-        num_layers, hidden_units, activation, ndim, seed)
-    half = ndim // 2
-    network_name, layer_name = names
-    layers = [tfb.RealNVP(num_masked=half, name=f"{layer_name}_{i}", **{argument: coupling(
-        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"{network_name}_{i}")})
-        for i in range(num_layers)]
-    return _with_permutations(layers, ndim, f"{layer_name}_chain")
+    def _forward(self, x: tf.Tensor) -> tf.Tensor:
+        x0, x1 = self._split(x)
+        return tf.concat([x0, spline.rqs_inverse(x1, *self._spline_parameters(x0), self.bound)], axis=-1)
+
+    def _inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        y0, y1 = self._split(y)
+        x1, log_derivative = spline.rqs_forward(y1, *self._spline_parameters(y0), self.bound)
+        return tf.concat([y0, x1], axis=-1), tf.reduce_sum(log_derivative, axis=-1)
+
+    def _inverse(self, y: tf.Tensor) -> tf.Tensor:
+        x, inverse_log_det = self._inverse_and_log_det(y)
+        # log_prob asks for inverse(y), then inverse_log_det_jacobian(y): leave the second
+        # in TFP's bijector cache (as tfb.FFJORD does) so the network runs once, not twice.
+        self._cache.inverse_attributes(y)["ildj"] = inverse_log_det
+        return x
+
+    def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
+        return self._inverse_and_log_det(y)[1]
 
 
 def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
@@ -227,8 +247,13 @@ def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
         >>> [type(b).__name__ for b in realnvp_chain(1).bijectors]
         ['RealNVP', 'Permute']
     """
-    return _coupling_chain(_AffineCoupling, "shift_and_log_scale_fn", ("affine_coupling", "realnvp"),
-                           num_layers, hidden_units, activation, ndim, seed)
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    half = ndim // 2
+    layers = [tfb.RealNVP(num_masked=half, name=f"realnvp_{i}", shift_and_log_scale_fn=_AffineCoupling(
+        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}"))
+        for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "realnvp_chain")
 
 
 def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
@@ -238,10 +263,13 @@ def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
 
     Example:
         >>> [type(b).__name__ for b in spline_chain(1).bijectors]
-        ['RealNVP', 'Permute']
+        ['SplineCoupling', 'Permute']
     """
-    return _coupling_chain(_SplineCoupling, "bijector_fn", ("spline_coupling", "spline"),
-                           num_layers, hidden_units, activation, ndim, seed)
+    num_layers, hidden_units, activation, ndim, seed = _chain_args(
+        num_layers, hidden_units, activation, ndim, seed)
+    layers = [SplineCoupling(ndim, hidden_units, activation, seed * 1000 + 100 * i, name=f"spline_{i}")
+              for i in range(num_layers)]
+    return _with_permutations(layers, ndim, "spline_chain")
 
 
 #: Flow family name -> chain builder; ``flowlab train --flow`` chooses among these.

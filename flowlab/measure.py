@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.data import MOONS_GAP, make_moons, moons_log_prob
+from flowlab.data import MOONS_GAP, make_moons
 from flowlab.train import evaluate, log_prob_numpy
 
 tfd = tfp.distributions
