@@ -47,6 +47,7 @@ def gap_mass(log_prob: Callable[[np.ndarray], np.ndarray]) -> float:
     """Probability a density puts in :data:`GAP` (midpoint rule).
 
     Example:
+        >>> from flowlab.data import moons_log_prob
         >>> round(gap_mass(moons_log_prob), 4)
         0.0043
     """
