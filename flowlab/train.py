@@ -184,35 +184,41 @@ class TrainSettings:
 
 
 def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
-    """``(points, fake zero labels)`` batches for :func:`fit`: every pass over ``data`` in a
-    fresh order (seeded by ``settings.seed`` and the pass), the passes joined into one stream
-    cut into full batches.
+    """``(points, fake zero labels)`` batches for :func:`fit`: each epoch is a fresh order of
+    ``data`` (seeded by ``settings.seed`` and the epoch) cut into full batches; the last
+    ``len(data) % batch_size`` points of that order wait for the next epoch's shuffle.
 
-    Why not hand Keras the NumPy array: its last batch of each epoch is smaller, so Keras
-    traces the training step a second time for a batch of unknown size, and the graph for
-    unknown sizes is slower (the spline flow: 18.5 s instead of 14.5 s for 80 epochs); and
-    the pipeline Keras builds leaves tf.data's autotuning thread running, which holds up the
-    end of ``fit`` by 0 to 7 s (measured for every family). Here autotuning is off.
+    Why not hand Keras the NumPy array: its pipeline leaves tf.data's autotuning thread
+    running, which held up the end of ``fit`` by 0 to 7 s in about half the runs, for every
+    family (autotuning is off here), and its smaller last batch makes Keras trace the training
+    step twice. The batch size is declared unknown on purpose: with a static one the training
+    graph is faster (the spline flow's 80 epochs: 16 s instead of about 27 s), but TensorFlow's
+    CPU kernels then did not repeat bit for bit (3 of 33 repeated short trainings differed in
+    the last digits; 0 of 25 with an unknown size), and the same seed must give the same numbers.
 
     Example:
-        >>> batches = batch_stream(np.zeros((10, 2), np.float32), TrainSettings(epochs=2, batch_size=4))
+        >>> batches = batch_stream(np.arange(20, dtype=np.float32).reshape(10, 2),
+        ...                        TrainSettings(epochs=2, batch_size=4))
         >>> [tuple(x.shape) for x, _ in batches]
-        [(4, 2), (4, 2), (4, 2), (4, 2), (4, 2)]
+        [(4, 2), (4, 2), (4, 2), (4, 2)]
     """
-    n_samples, batch_size, seed = len(data), settings.batch_size, settings.seed
+    batch_size, seed = settings.batch_size, settings.seed
+    steps = settings.steps_per_epoch(len(data))
     points = tf.constant(data, dtype=tf.float32)
 
-    def shuffled_pass(index: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(n_samples), seed=tf.stack([seed, index]))
-        return tf.data.Dataset.from_tensor_slices(order)
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(data)), seed=tf.stack([seed, epoch]))
+        batches = tf.reshape(tf.gather(points, order[:steps * batch_size]), [steps, batch_size, -1])
+        return tf.data.Dataset.from_tensor_slices((batches, tf.zeros([steps, batch_size])))
 
-    def gather(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return tf.gather(points, indices), tf.zeros([batch_size])
+    def any_batch_size(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return (tf.compat.v1.placeholder_with_default(x, [None, x.shape[-1]]),
+                tf.compat.v1.placeholder_with_default(y, [None]))
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    return (tf.data.Dataset.range(settings.epochs, output_type=tf.int32).flat_map(shuffled_pass)
-            .batch(batch_size, drop_remainder=True).map(gather).prefetch(2).with_options(options))
+    return (tf.data.Dataset.range(settings.epochs, output_type=tf.int32).flat_map(epoch_batches)
+            .map(any_batch_size).with_options(options))
 
 
 def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = TrainSettings(),
