@@ -186,7 +186,8 @@ class TrainSettings:
 def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     """``(points, fake zero labels)`` batches for :func:`fit`: each epoch is a fresh order of
     ``data`` (seeded by ``settings.seed`` and the epoch) cut into full batches; the last
-    ``len(data) % batch_size`` points of that order wait for the next epoch's shuffle.
+    ``len(data) % batch_size`` points of that order sit the epoch out (the next epoch
+    reshuffles all of them).
 
     Why not hand Keras the NumPy array: its pipeline leaves tf.data's autotuning thread
     running, which held up the end of ``fit`` by 0 to 7 s in about half the runs, for every
