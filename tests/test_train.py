@@ -1,6 +1,7 @@
 """Training on the NLL: the loss falls, runs repeat, divergence stops with a message,
 and evaluation against the exact density is honest."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import tensorflow as tf
 
 from flowlab import train
 from flowlab.data import make_moons, moons_log_prob
-from flowlab.flows import make_flow
+from flowlab.flows import FLOWS, make_flow
 
 SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1)
 
@@ -38,11 +39,12 @@ def test_short_training_lowers_heldout_nll_and_changes_weights(small_flow):
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, small_flow.trainable_variables, strict=True))
 
 
-def test_same_seed_same_numbers(small_config):
+@pytest.mark.parametrize("family", FLOWS)
+def test_same_seed_same_numbers(small_config, family):
     data = make_moons(1000, seed=0)
     losses = []
     for _ in range(2):
-        flow = make_flow(small_config)
+        flow = make_flow(dataclasses.replace(small_config, flow=family))
         losses.append(train.fit(flow, data, SHORT, progress=False).history["loss"])
     assert losses[0] == losses[1]
 
@@ -112,3 +114,25 @@ def test_fit_rejects_bad_data(small_flow):
         train.fit(small_flow, np.zeros((10, 3)), SHORT)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         train.evaluate(small_flow, n_samples=0)
+
+
+def test_batch_stream_cuts_each_epoch_from_a_fresh_seeded_order():
+    data = np.arange(22, dtype=np.float32).reshape(11, 2)  # point i is (2i, 2i + 1)
+    settings = train.TrainSettings(epochs=3, batch_size=4, seed=5)
+    stream = train.batch_stream(data, settings)
+    assert stream.element_spec[0].shape == (4, 2)  # static: the faster training graph
+    batches = [x.numpy() for x, _ in stream]
+    assert len(batches) == settings.epochs * settings.steps_per_epoch(len(data)) == 6
+    epochs = [np.concatenate(batches[i:i + 2])[:, 0] / 2 for i in (0, 2, 4)]
+    for seen in epochs:
+        assert len(set(seen)) == 8 and set(seen) <= set(range(11))  # no point twice in an epoch
+    assert not all(np.array_equal(epochs[0], other) for other in epochs[1:])
+    again = [x.numpy() for x, _ in train.batch_stream(data, settings)]
+    np.testing.assert_array_equal(np.stack(batches), np.stack(again))
+    labels = np.concatenate([y.numpy() for _, y in stream])
+    assert labels.shape == (24,) and not labels.any()
+
+
+def test_batch_size_larger_than_data_is_named():
+    with pytest.raises(ValueError, match=r"batch_size must be at most the number of training points \(10\), got 128"):
+        train.batch_stream(np.zeros((10, 2), np.float32), train.TrainSettings())
