@@ -16,8 +16,6 @@ tfd = tfp.distributions
 
 __all__ = ["best_time", "gap_points", "gap_mass", "flow_row"]
 
-GAP = MOONS_GAP  #: the box between the moons' tips, shared with flowlab.data
-
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
     """Fastest of ``repeats`` wall-clock runs of ``fn``, in seconds (the least disturbed one).
@@ -36,15 +34,15 @@ def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def gap_points(h: float = 0.01) -> tuple[np.ndarray, float]:
-    """Cell centres covering :data:`GAP` on a grid of spacing ``h``, and each cell's area."""
+    """Cell centres covering :data:`flowlab.data.MOONS_GAP` on a grid of spacing ``h``, and each cell's area."""
     h = _validate.finite_float("h", h, minimum=0.0, strict=True)
-    x0, x1, y0, y1 = GAP
+    x0, x1, y0, y1 = MOONS_GAP
     gx, gy = np.meshgrid(np.arange(x0, x1, h) + h / 2, np.arange(y0, y1, h) + h / 2)
     return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32), h * h
 
 
 def gap_mass(log_prob: Callable[[np.ndarray], np.ndarray]) -> float:
-    """Probability a density puts in :data:`GAP` (midpoint rule).
+    """Probability a density puts in :data:`flowlab.data.MOONS_GAP` (midpoint rule).
 
     Example:
         >>> from flowlab.data import moons_log_prob
