@@ -1,4 +1,11 @@
-"""Shared fixtures. flowlab is imported first: it selects Keras 2 for TensorFlow."""
+"""Shared fixtures, and the ``slow`` marker on the notebooks nbval collects.
+
+flowlab is imported first: it selects Keras 2 for TensorFlow. Test modules take what they
+share from fixtures here; none imports this file.
+"""
+
+import os
+from collections.abc import Callable
 
 import matplotlib
 
@@ -9,6 +16,13 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from flowlab.flows import FlowConfig, make_flow  # noqa: E402
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Notebook cells (nbval) re-execute whole notebooks: mark them slow."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -22,7 +36,7 @@ def small_flow(small_config):
     return make_flow(small_config)
 
 
-def autodiff_log_det(bijector, x) -> tf.Tensor:
+def _autodiff_log_det(bijector, x) -> tf.Tensor:
     """log|det J| of ``bijector.forward`` at each row of ``x``, from TensorFlow's Jacobian."""
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     with tf.GradientTape() as tape:
@@ -30,3 +44,17 @@ def autodiff_log_det(bijector, x) -> tf.Tensor:
         y = bijector.forward(x)
     jacobian = tape.batch_jacobian(y, x)
     return tf.math.log(tf.abs(tf.linalg.det(jacobian)))
+
+
+@pytest.fixture
+def autodiff_log_det() -> Callable[..., tf.Tensor]:
+    """``autodiff_log_det(bijector, x)``: log|det J| of the forward map from TensorFlow's Jacobian."""
+    return _autodiff_log_det
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    """This process's environment without what ``import flowlab`` (in this process) set:
+    a subprocess started with it sees TensorFlow as a fresh Python would."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith(("TF_", "FLOWLAB_"))}

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 
-from conftest import autodiff_log_det
 from flowlab import flows, plots
 from flowlab.flows import FlowConfig, make_flow
 
@@ -50,7 +49,7 @@ def test_inverse_round_trip(make_bijector):
     lambda: flows.maf_chain(3, (16, 16), seed=1),
     lambda: make_flow(FlowConfig.for_data(POINTS * 2 + 1, num_layers=2, hidden_units=(8,))).bijector,
 ], ids=["shift_scale", "maf_chain", "standardized_maf"])
-def test_log_det_matches_autodiff_jacobian(make_bijector):
+def test_log_det_matches_autodiff_jacobian(make_bijector, autodiff_log_det):
     bijector = make_bijector()
     expected = autodiff_log_det(bijector, POINTS).numpy()
     got = bijector.forward_log_det_jacobian(POINTS, event_ndims=1).numpy()
@@ -146,7 +145,7 @@ def test_family_inverse_round_trip(family):
 
 
 @pytest.mark.parametrize("family", flows.FLOWS)
-def test_family_log_det_matches_autodiff(family):
+def test_family_log_det_matches_autodiff(family, autodiff_log_det):
     bijector = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=2)).bijector
     expected = autodiff_log_det(bijector, FAMILY_POINTS).numpy()
     got = bijector.forward_log_det_jacobian(FAMILY_POINTS, event_ndims=1).numpy()
