@@ -2,35 +2,57 @@
 
 Import flowlab before TensorFlow: it routes ``tf.keras`` to Keras 2 (tf-keras),
 which the lab's code and TFP's AutoregressiveNetwork need.
+
+``import flowlab`` itself is light: it checks the installed versions and sets
+``TF_USE_LEGACY_KERAS``, but imports neither TensorFlow nor pyplot. The names below
+load their module on first use (``flowlab.plots``, ``flowlab.make_moons``, ...).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from flowlab._keras import KerasSetupError, select_keras2
 
 select_keras2()
 
-from flowlab import data, flows, plots, train  # noqa: E402
-from flowlab.data import make_moons, moons_entropy, moons_log_prob  # noqa: E402
-from flowlab.flows import FlowConfig, make_flow  # noqa: E402
-from flowlab.io import load_flow, save_flow  # noqa: E402
-from flowlab.train import TrainingDiverged, TrainSettings, evaluate, fit  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "KerasSetupError",
-    "TrainingDiverged",
-    "FlowConfig",
-    "TrainSettings",
-    "data",
-    "flows",
-    "plots",
-    "train",
-    "make_moons",
-    "moons_log_prob",
-    "moons_entropy",
-    "make_flow",
-    "fit",
-    "evaluate",
-    "save_flow",
-    "load_flow",
-]
+#: Public name -> the module that defines it, imported on first use.
+_NAMES = {
+    "TrainingDiverged": "flowlab.train",
+    "FlowConfig": "flowlab.flows",
+    "TrainSettings": "flowlab.train",
+    "make_moons": "flowlab.data",
+    "moons_log_prob": "flowlab.data",
+    "moons_entropy": "flowlab.data",
+    "make_flow": "flowlab.flows",
+    "fit": "flowlab.train",
+    "evaluate": "flowlab.train",
+    "save_flow": "flowlab.io",
+    "load_flow": "flowlab.io",
+}
+#: Submodules reachable as attributes of the package, imported on first use.
+_SUBMODULES = ("data", "flows", "plots", "train", "io", "measure", "checks", "student", "grade",
+               "spline", "cli")
+
+__all__ = ["KerasSetupError", "TrainingDiverged", "FlowConfig", "TrainSettings", "data", "flows",
+           "plots", "train", "make_moons", "moons_log_prob", "moons_entropy", "make_flow", "fit",
+           "evaluate", "save_flow", "load_flow"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name the first time it is used."""
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"flowlab.{name}")
+    else:
+        raise AttributeError(f"module 'flowlab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBMODULES))

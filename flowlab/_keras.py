@@ -10,10 +10,14 @@ is touched, so importing :mod:`flowlab` before that is enough.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from importlib import metadata
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 from packaging.version import Version
 
@@ -121,13 +125,54 @@ def _silenced_stderr_fd() -> Iterator[None]:
         os.close(devnull)
 
 
+class _QuietLoader(importlib.abc.Loader):
+    """Runs TensorFlow's own loader with file descriptor 2 silenced, then starts its devices
+    (which logs "failed call to cuInit") inside the same silence."""
+
+    def __init__(self, loader: importlib.abc.Loader):
+        self.loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # TensorFlow keeps its own loader
+        with _silenced_stderr_fd():
+            self.loader.exec_module(module)
+            module.config.list_physical_devices()
+        module.get_logger().setLevel("ERROR")
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` the first time anything imports it (flowlab, the notebook, the user)
+    and hands it to :class:`_QuietLoader`; then it takes itself off ``sys.meta_path``."""
+
+    def find_spec(self, fullname: str, path=None, target=None) -> ModuleSpec | None:
+        if fullname != "tensorflow":
+            return None
+        _remove_quiet_import()
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def _remove_quiet_import() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowFinder)]
+
+
 def _keras_flavour(tf) -> str:
     """``"tf_keras"`` (Keras 2) or ``"keras"`` (Keras 3): the package tf.keras routes to."""
     return tf.keras.Model.__module__.split(".")[0]
 
 
 def select_keras2() -> None:
-    """Route ``tf.keras`` to Keras 2 and import TensorFlow quietly.
+    """Route ``tf.keras`` to Keras 2 and make TensorFlow's first import quiet, without importing it.
+
+    Checks the installed versions (package metadata only), sets ``TF_USE_LEGACY_KERAS=1``
+    (TensorFlow reads it when ``tf.keras`` is first touched, even after ``import tensorflow``),
+    and arranges for whatever imports TensorFlow first to do it with the C++ start-up chatter
+    silenced. If TensorFlow is already imported, checks now that ``tf.keras`` is Keras 2.
 
     Raises:
         KerasSetupError: if TensorFlow already picked Keras 3, or the installed
@@ -135,14 +180,13 @@ def select_keras2() -> None:
     """
     check_versions()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TensorFlow reads this when tf.keras is first touched, even after `import tensorflow`.
     if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    with _silenced_stderr_fd():
-        import tensorflow as tf
-        import tensorflow_probability  # noqa: F401  (its own C++ chatter too)
-
-        tf.config.list_physical_devices()  # device start-up logs "failed call to cuInit"
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _QuietTensorFlowFinder())
+        return
     if _keras_flavour(tf) != "tf_keras":
         import keras
 

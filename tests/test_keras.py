@@ -1,6 +1,5 @@
 """Keras 2 is selected once, on import, with clear errors when it cannot be."""
 
-import os
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from flowlab import _keras
 
 
 def test_tf_keras_is_keras2_after_import():
+    """In this process conftest ran `import flowlab`, then `import tensorflow`: Keras 2."""
     assert tf.keras.Model.__module__.startswith("tf_keras")
 
 
@@ -51,28 +51,61 @@ def test_incompatible_versions_name_the_package_and_fix(monkeypatch, installed, 
     assert needle in str(error.value)
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
+@pytest.fixture
+def python(clean_env):
+    """Run code in a fresh Python whose environment lacks what this process's flowlab set."""
+    def run(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env,
+                              timeout=300)
+    return run
 
 
-def test_keras3_already_loaded_gives_actionable_error():
-    result = _python("import tensorflow as tf; tf.keras.Model; import flowlab")
+LAB_PATTERN = """
+import numpy as np, tensorflow_probability as tfp
+tfd, tfb = tfp.distributions, tfp.bijectors
+td = tfd.TransformedDistribution(
+    tfd.MultivariateNormalDiag(loc=[0.0, 0.0]),
+    bijector=tfb.MaskedAutoregressiveFlow(tfb.AutoregressiveNetwork(params=2, hidden_units=[4])))
+x = tf.keras.Input(shape=(2,), dtype=tf.float32)
+model = tf.keras.Model(x, td.log_prob(x))
+points = np.array([[0.1, 0.2], [1.0, -1.0]], dtype=np.float32)
+np.testing.assert_allclose(model(points).numpy(), td.log_prob(points).numpy(), rtol=1e-6)
+print(tf.keras.Model.__module__)
+"""
+
+
+@pytest.mark.slow
+def test_notebook_import_order_selects_keras2_quietly(python):
+    """The notebooks' first cell: `import flowlab`, then `import tensorflow`, in a clean process.
+    `import flowlab` no longer imports TensorFlow itself, yet tf.keras must be Keras 2, the lab's
+    pattern must work, and TensorFlow's C++ start-up chatter must not reach stderr."""
+    result = python("import sys, flowlab\n"
+                    "assert 'tensorflow' not in sys.modules\n"
+                    "import tensorflow as tf\n" + LAB_PATTERN)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("tf_keras")
+    assert result.stderr == ""
+
+
+@pytest.mark.slow
+def test_flowlab_modules_import_tensorflow_quietly_with_keras2(python):
+    """TensorFlow imported by flowlab itself (via a submodule), in a clean process."""
+    result = python("import flowlab.train, tensorflow as tf\n" + LAB_PATTERN)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("tf_keras") and result.stderr == ""
+
+
+@pytest.mark.slow
+def test_keras3_already_loaded_gives_actionable_error(python):
+    result = python("import tensorflow as tf; tf.keras.Model; import flowlab")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "KerasSetupError" in last and "import flowlab` before `import tensorflow`" in last
     assert "TF_USE_LEGACY_KERAS=1" in last
 
 
-def test_tensorflow_imported_first_but_keras_untouched_still_works():
-    result = _python("import tensorflow as tf; import flowlab; print(tf.keras.Model.__module__)")
+@pytest.mark.slow
+def test_tensorflow_imported_first_but_keras_untouched_still_works(python):
+    result = python("import tensorflow as tf; import flowlab; print(tf.keras.Model.__module__)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("tf_keras")
-
-
-def test_import_is_quiet():
-    """TensorFlow's C++ start-up chatter does not reach stderr (it would land in notebooks)."""
-    result = _python("import flowlab, tensorflow as tf; tf.constant(1.0) + 1.0")
-    assert result.returncode == 0
-    assert result.stderr == ""
