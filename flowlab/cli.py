@@ -11,8 +11,9 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -28,90 +29,133 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+class _LazyParser(_Parser):
+    """A sub-command parser whose arguments are added on first use: ``flowlab --help`` and the
+    other sub-commands then never import what ``train``'s options need (TensorFlow)."""
+
+    def __init__(self, *args, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._add_arguments = add_arguments
+
+    def _complete(self) -> None:
+        if self._add_arguments is not None:
+            add, self._add_arguments = self._add_arguments, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+#: Sizes ``flowlab train`` accepts. Beyond them a run cannot be meant: it would exhaust memory
+#: (networks, data, the exact density's quadrature at tiny noise) or run for days.
+LIMITS = {
+    "layers": (1, 32),
+    "hidden_units": (1, 1024),  # each hidden layer's width
+    "hidden_layers": (1, 4),  # how many hidden layers
+    "epochs": (1, 10_000),
+    "batch_size": (1, 1_000_000),
+    "samples": (1, 1_000_000),
+    "seed": (0, 2**31 - 1),
+    "noise": (0.01, 1.0),
+    "learning_rate": (0.0, 1.0),  # exclusive of 0
+}
 
 
-def _float(text: str, *, positive: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        allowed = "a finite number > 0" if positive else "a finite number >= 0"
-        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
-    return value
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text!r}")
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    return _float(text, positive=True)
-
-
-def _non_negative_float(text: str) -> float:
-    return _float(text, positive=False)
+def _float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` to ``high`` (``low`` excluded if ``low_open``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above_low = value > low if low_open else value >= low
+        if not (math.isfinite(value) and above_low and value <= high):
+            bound = f"> {low:g} and <= {high:g}" if low_open else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {bound}, got {text!r}")
+        return value
+    return parse
 
 
 def _hidden_units(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated hidden layer widths within :data:`LIMITS`."""
+    (low, high), (fewest, most) = LIMITS["hidden_units"], LIMITS["hidden_layers"]
     try:
         units = tuple(int(part) for part in text.split(","))
     except ValueError:
         units = ()
-    if not units or any(unit < 1 for unit in units):
+    if not fewest <= len(units) <= most or any(not low <= unit <= high for unit in units):
         raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive integers such as 128,128, got {text!r}")
+            f"must be {fewest} to {most} comma-separated integers from {low} to {high} such as 128,128, "
+            f"got {text!r}")
     return units
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``flowlab`` argument parser (sub-commands: ``train``)."""
-    from flowlab.flows import ACTIVATIONS, FLOWS  # light: no training state
+def _add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """``flowlab train``'s options; their defaults come from flowlab.flows and flowlab.train."""
+    from flowlab.flows import ACTIVATIONS, FLOWS
     from flowlab.train import TrainSettings
 
     defaults = TrainSettings()
-    parser = _Parser(prog="flowlab", description="The normalizing-flows lab, headless.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = commands.add_parser(
-        "train", help="train a flow on the two moons, evaluate it and save figures",
-        description="Train a flow on two-moons data, evaluate it on 100,000 fresh points "
-                    "against the exact density, and write metrics, figures and the flow to --out.")
     train.add_argument("--flow", choices=FLOWS, default="maf", help="flow family (default: maf)")
-    train.add_argument("--layers", type=_positive_int, default=3,
+    train.add_argument("--layers", type=_int_in(*LIMITS["layers"]), default=3,
                        help="number of [flow layer + Permute] blocks (default: 3)")
     train.add_argument("--hidden-units", type=_hidden_units, default=(128, 128),
                        help="hidden layer sizes of each network, comma-separated (default: 128,128)")
     train.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                        help="hidden activation (default: relu)")
-    train.add_argument("--epochs", type=_positive_int, default=defaults.epochs,
+    train.add_argument("--epochs", type=_int_in(*LIMITS["epochs"]), default=defaults.epochs,
                        help=f"training epochs (default: {defaults.epochs})")
-    train.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
-                       help=f"mini-batch size (default: {defaults.batch_size})")
-    train.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate,
+    train.add_argument("--batch-size", type=_int_in(*LIMITS["batch_size"]), default=defaults.batch_size,
+                       help=f"mini-batch size, at most --samples (default: {defaults.batch_size})")
+    train.add_argument("--learning-rate", type=_float_in(*LIMITS["learning_rate"], low_open=True),
+                       default=defaults.learning_rate,
                        help=f"peak Adam learning rate (default: {defaults.learning_rate:g})")
-    train.add_argument("--samples", type=_positive_int, default=10_000,
+    train.add_argument("--samples", type=_int_in(*LIMITS["samples"]), default=10_000,
                        help="training points (default: 10000)")
-    train.add_argument("--noise", type=_non_negative_float, default=0.05,
+    train.add_argument("--noise", type=_float_in(*LIMITS["noise"]), default=0.05,
                        help="moons noise std (default: 0.05)")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    train.add_argument("--seed", type=_int_in(*LIMITS["seed"]), default=0, help="random seed (default: 0)")
     train.add_argument("--out", type=Path, default=Path("flowlab-run"),
-                       help="output folder (default: flowlab-run)")
+                       help="output folder, created if missing (default: flowlab-run)")
     train.add_argument("--json", action="store_true",
                        help="print the metrics as one JSON object on the last line of stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``flowlab`` argument parser (sub-commands: ``train``, ``student``, ``grade``).
+
+    Building it imports nothing heavy: ``train``'s options are added when ``train`` is parsed.
+    """
+    parser = _Parser(prog="flowlab", description="The normalizing-flows lab, headless.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
+    commands.add_parser(
+        "train", help="train a flow on the two moons, evaluate it and save figures",
+        description="Train a flow on two-moons data, evaluate it on 100,000 fresh points "
+                    "against the exact density, and write metrics, figures and the flow to --out.",
+        add_arguments=_add_train_arguments)
     student = commands.add_parser(
         "student", help="write the student version of the solution notebook",
         description="Replace each solution region (### BEGIN/END SOLUTION) of the solution notebook "
@@ -162,7 +206,32 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_error(message: str) -> int:
+    print(f"flowlab train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _usable_folder(out: Path) -> str | None:
+    """Create ``out`` if needed and try writing in it: None if that works, else why not."""
+    if out.exists() and not out.is_dir():
+        return "it is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    return None
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.batch_size > args.samples:
+        return _train_error(f"argument --batch-size: must be at most --samples ({args.samples}), "
+                            f"got {args.batch_size}")
+    problem = _usable_folder(args.out)
+    if problem is not None:
+        return _train_error(f"argument --out: cannot write to the folder {str(args.out)!r}: {problem}")
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,10 +243,6 @@ def _train(args: argparse.Namespace) -> int:
     from flowlab.io import save_flow
     from flowlab.train import TrainingDiverged, TrainSettings, evaluate, fit
 
-    if args.noise == 0:
-        print("flowlab train: error: argument --noise: must be > 0 to evaluate against the "
-              "exact density, got '0'", file=sys.stderr)
-        return 2
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size,
                              learning_rate=args.learning_rate, seed=args.seed,
                              warmup_epochs=min(TrainSettings().warmup_epochs, args.epochs - 1))
@@ -203,7 +268,6 @@ def _train(args: argparse.Namespace) -> int:
                      "batch_size": settings.batch_size, "learning_rate": settings.learning_rate},
     }
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     save_flow(flow, config, out / "flow")
 

@@ -4,9 +4,11 @@ import json
 import subprocess
 import sys
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
-from flowlab import cli, train
+from flowlab import cli, evaluate, load_flow, train
 
 TINY = ["train", "--epochs", "2", "--samples", "400", "--layers", "1", "--hidden-units", "8",
         "--batch-size", "100"]
@@ -17,6 +19,7 @@ def _flowlab(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_train_json_writes_metrics_figures_and_flow(tmp_path):
     out = tmp_path / "run"
     result = _flowlab(*TINY, "--out", str(out), "--json")
@@ -28,9 +31,19 @@ def test_train_json_writes_metrics_figures_and_flow(tmp_path):
     assert metrics["epochs"] == 2 and metrics["flow"] == "maf" and metrics["n_samples"] == 100_000
     assert metrics["kl_to_exact"] == pytest.approx(metrics["heldout_nll"] - metrics["entropy"])
     assert json.loads((out / "metrics.json").read_text()) == metrics
+    # figures: PNG images of the shape drawn; the learned-vs-exact panels side by side
+    shapes = {}
     for name in ("data.png", "density.png", "samples.png", "loss.png"):
-        assert (out / name).stat().st_size > 10_000
-    assert (out / "flow" / "flow_config.json").is_file()
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        image = plt.imread(out / name)
+        assert image[..., :3].std() > 0.05, f"{name} is blank"
+        shapes[name] = image.shape[1] / image.shape[0]
+    assert shapes["density.png"] > 1.8 > 1.3 > shapes["data.png"] > 0.75
+    assert shapes["loss.png"] > 1.2  # a 6 x 4 figure
+    # the saved flow is the one that was scored: reloaded, it scores the same
+    flow, config = load_flow(out / "flow")
+    assert config.flow == "maf" and config.hidden_units == (8,)
+    assert evaluate(flow)["heldout_nll"] == pytest.approx(metrics["heldout_nll"], abs=1e-5)
 
 
 def test_train_other_family_in_process(tmp_path, capsys):
@@ -39,35 +52,110 @@ def test_train_other_family_in_process(tmp_path, capsys):
     assert metrics["flow"] == "realnvp" and (tmp_path / "flow" / "flow_config.json").is_file()
 
 
-@pytest.mark.parametrize("args, option", [
-    (["--epochs", "0"], "--epochs"),
-    (["--epochs", "ten"], "--epochs"),
-    (["--noise", "-0.1"], "--noise"),
-    (["--noise", "0"], "--noise"),
-    (["--flow", "glow"], "--flow"),
-    (["--hidden-units", "128,-1"], "--hidden-units"),
-    (["--hidden-units", "128,abc"], "--hidden-units"),
-    (["--learning-rate", "nan"], "--learning-rate"),
-    (["--learning-rate", "inf"], "--learning-rate"),
-    (["--batch-size", "0"], "--batch-size"),
-    (["--samples", "-5"], "--samples"),
-    (["--seed", "-1"], "--seed"),
-    (["--activation", "banana"], "--activation"),
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any attempt to train fail the test: bad input must be refused before training."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+    monkeypatch.setattr(train, "fit", refuse)
+
+
+def _exit_status(argv: list[str]) -> int:
+    """cli.main's exit status, whether it returns it or argparse exits."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--epochs", "0"], "argument --epochs: must be an integer from 1 to 10,000, got '0'"),
+    (["--epochs", "ten"], "argument --epochs: "),
+    (["--noise", "-0.1"], "argument --noise: must be a number from 0.01 to 1, got '-0.1'"),
+    (["--noise", "0"], "argument --noise: "),
+    (["--flow", "glow"], "argument --flow: invalid choice: 'glow'"),
+    (["--hidden-units", "128,-1"], "argument --hidden-units: "),
+    (["--hidden-units", "128,abc"], "argument --hidden-units: "),
+    (["--learning-rate", "nan"], "argument --learning-rate: must be a number > 0 and <= 1, got 'nan'"),
+    (["--learning-rate", "inf"], "argument --learning-rate: "),
+    (["--learning-rate", "0"], "argument --learning-rate: "),
+    (["--batch-size", "0"], "argument --batch-size: "),
+    (["--samples", "-5"], "argument --samples: "),
+    (["--seed", "-1"], "argument --seed: "),
+    (["--activation", "banana"], "argument --activation: "),
+    # sizes no one can mean: refused with the range allowed
+    (["--samples", "100000000"], "argument --samples: must be an integer from 1 to 1,000,000, got '100000000'"),
+    (["--epochs", "100000000"], "argument --epochs: must be an integer from 1 to 10,000"),
+    (["--layers", "1000"], "argument --layers: must be an integer from 1 to 32, got '1000'"),
+    (["--hidden-units", "100000,100000"],
+     "argument --hidden-units: must be 1 to 4 comma-separated integers from 1 to 1024"),
+    (["--hidden-units", "8,8,8,8,8"], "argument --hidden-units: must be 1 to 4 comma-separated"),
+    (["--batch-size", "10000000"], "argument --batch-size: must be an integer from 1 to 1,000,000"),
+    (["--noise", "1e-9"], "argument --noise: must be a number from 0.01 to 1, got '1e-9'"),
+    (["--seed", "99999999999"], "argument --seed: must be an integer from 0 to 2,147,483,647"),
+    (["--learning-rate", "1e6"], "argument --learning-rate: must be a number > 0 and <= 1, got '1e6'"),
+    # fewer training points than one batch
+    (["--samples", "50"], "argument --batch-size: must be at most --samples (50), got 128"),
+    (["--samples", "50", "--batch-size", "51"], "argument --batch-size: must be at most --samples (50), got 51"),
 ])
-def test_bad_arguments_exit_2_with_one_line(args, option, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        status = cli.main(["train", *args, "--out", "unused"])
-        raise SystemExit(status)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and option in err and "Traceback" not in err
+def test_bad_arguments_exit_2_with_one_line_before_training(args, needle, tmp_path, capsys, no_training):
+    out = tmp_path / "run"
+    assert _exit_status(["train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("flowlab train: error: ") and needle in err, err
+    assert not out.exists()  # refused before anything was written
 
 
-def test_bad_arguments_from_the_shell_are_one_line():
-    result = _flowlab("train", "--epochs", "0")
+@pytest.mark.parametrize("out, reason", [
+    ("a-file/run", "Not a directory"),  # a parent is a file
+    ("a-file", "it is a file, not a folder"),
+])
+def test_out_that_cannot_be_written_exits_2_before_training(out, reason, tmp_path, capsys, no_training):
+    (tmp_path / "a-file").write_text("not a folder")
+    assert _exit_status([*TINY, "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"flowlab train: error: argument --out: cannot write to the folder " \
+                  f"{str(tmp_path / out)!r}: {reason}\n"
+
+
+def test_out_is_created_with_its_parents(tmp_path, monkeypatch):
+    """A missing --out (and its parents) is created before training starts."""
+    seen = []
+
+    def stop(*args, **kwargs):
+        seen.append((tmp_path / "new" / "run").is_dir())
+        raise train.TrainingDiverged("stopped by the test")
+    monkeypatch.setattr(train, "fit", stop)
+    assert cli.main([*TINY, "--out", str(tmp_path / "new" / "run")]) == 1
+    assert seen == [True]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "flowlab train: error: argument --epochs: must be an integer from 1 to 10,000, got '0'"),
+    (["--samples", "50"], "flowlab train: error: argument --batch-size: must be at most --samples (50), got 128"),
+])
+def test_bad_arguments_from_the_shell_are_one_line(args, message):
+    result = _flowlab("train", *args)
     assert result.returncode == 2
-    assert result.stderr.strip() == \
-        "flowlab train: error: argument --epochs: must be a positive integer, got '0'"
+    assert result.stderr == message + "\n" and result.stdout == ""
+
+
+def test_epochs_1_trains_without_warm_up(tmp_path, monkeypatch, capsys):
+    """One epoch leaves no room for the warm-up epoch: the rate starts at its peak and decays."""
+    settings_used = []
+    real_fit = train.fit
+
+    def recording_fit(flow, data, settings, **kwargs):
+        settings_used.append(settings)
+        return real_fit(flow, data, settings, **kwargs)
+    monkeypatch.setattr(train, "fit", recording_fit)
+    assert cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path), "--json"]) == 0
+    (settings,) = settings_used
+    assert settings.epochs == 1 and settings.warmup_epochs == 0
+    assert float(settings.optimizer(400).learning_rate) == pytest.approx(settings.learning_rate)  # at step 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["epochs"] == 1 and np.isfinite(metrics["heldout_nll"])
 
 
 def test_divergence_exits_1_with_message(monkeypatch, tmp_path, capsys):
