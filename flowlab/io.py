@@ -42,16 +42,29 @@ def load_flow(directory: str | Path) -> tuple[tfd.TransformedDistribution, FlowC
     """Rebuild a flow saved by :func:`save_flow` and restore its weights.
 
     Raises:
-        FileNotFoundError: if ``directory`` holds no saved flow.
+        FileNotFoundError: if ``directory`` holds no saved flow, or its weights are missing.
+        ValueError: if the saved configuration is unreadable, or the weights are damaged or
+            belong to another configuration.
     """
     directory = Path(directory)
     config_path = directory / _CONFIG
     if not config_path.is_file():
         raise FileNotFoundError(f"directory {str(directory)!r} holds no saved flow "
                                 f"({_CONFIG} is missing); save one with flowlab.save_flow")
-    config = FlowConfig.from_dict(json.loads(config_path.read_text()))
+    if not (directory / f"{_WEIGHTS}.index").is_file():
+        raise FileNotFoundError(f"directory {str(directory)!r} holds a flow configuration but no weights "
+                                f"({_WEIGHTS}.index is missing); save the flow again with flowlab.save_flow")
+    try:
+        config = FlowConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError, AttributeError) as error:  # bad JSON, unknown or missing keys
+        raise ValueError(f"{str(config_path)!r} is not a configuration written by flowlab.save_flow: "
+                         f"{error}") from None
     flow = make_flow(config)
     _build(flow, config.ndim)
-    status = tf.train.Checkpoint(flow=flow).read(str(directory / _WEIGHTS))
-    status.assert_existing_objects_matched()
+    try:
+        tf.train.Checkpoint(flow=flow).read(str(directory / _WEIGHTS)).assert_consumed()
+    except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"the weights in {str(directory)!r} are damaged or do not fit the flow its "
+                         f"{_CONFIG} describes: {first_line}") from None
     return flow, config
