@@ -45,9 +45,10 @@ def gap_mass(log_prob: Callable[[np.ndarray], np.ndarray]) -> float:
     """Probability a density puts in :data:`flowlab.data.MOONS_GAP` (midpoint rule).
 
     Example:
-        >>> from flowlab.data import moons_log_prob
-        >>> round(gap_mass(moons_log_prob), 4)
-        0.0043
+        A density equal to 1 everywhere puts the box's area, 0.5 x 0.7, in it:
+
+        >>> round(gap_mass(lambda x: np.zeros(len(x))), 6)
+        0.35
     """
     points, area = gap_points()
     return float(np.exp(np.asarray(log_prob(points), dtype=np.float64)).sum() * area)

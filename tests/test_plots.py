@@ -3,9 +3,10 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import tensorflow_probability as tfp
 
 from flowlab import plots
-from flowlab.data import make_moons, moons_log_prob
+from flowlab.data import make_moons
 from flowlab.flows import standard_normal
 
 
@@ -28,28 +29,36 @@ def test_density_on_grid_normalizes_for_a_gaussian():
 
 def test_plot_points_is_titled_and_labelled():
     ax = plots.plot_points(make_moons(100), "Moons", lim=2.5)
-    assert ax.get_title() == "Moons" and ax.get_xlabel() and ax.get_ylabel()
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("Moons", "$x_1$", "$x_2$")
     assert ax.get_xlim() == (-2.5, 2.5)
 
 
 def test_plot_density_has_colour_bar():
     ax = plots.plot_density(standard_normal(), "Base density", lim=4.0, n=50)
-    assert ax.get_title() == "Base density" and ax.get_xlabel() and ax.get_ylabel()
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("Base density", "$x_1$", "$x_2$")
     assert len(ax.figure.axes) == 2  # the image and its colour bar
     assert ax.figure.axes[1].get_ylabel() == "density p(x)"
 
 
 def test_plot_loss_with_floor():
     ax = plots.plot_loss([2.0, 1.0, 0.5], floor=0.29)
-    assert ax.get_xlabel() == "epoch" and "nats" in ax.get_ylabel() and ax.get_title()
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == \
+        ("Training loss", "epoch", "negative log-likelihood (nats)")
     assert "exact entropy (0.290 nats)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_plot_densities_side_by_side_share_scale():
-    fig = plots.plot_densities({"a": standard_normal(), "exact": lambda x: moons_log_prob(x)}, n=40)
-    images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "exact"]
-    assert len(fig.axes) == 4 and images[0].get_clim() == images[1].get_clim()
+    """Both panels run from 0 to the highest density of either: the narrow Gaussian's peak,
+    1 / (2 pi 0.5^2), at the origin (a grid point: odd n, symmetric limits)."""
+    narrow = tfp.distributions.MultivariateNormalDiag(loc=[0.0, 0.0], scale_diag=[0.5, 0.5])
+    fig = plots.plot_densities({"wide": standard_normal(), "narrow": narrow}, lim=3.0, n=41)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == ["wide", "narrow"]
+    assert len(fig.axes) == 4  # each panel has its colour bar
+    for ax in panels:
+        assert ax.images[0].get_clim() == pytest.approx((0.0, 1 / (2 * np.pi * 0.25)), rel=1e-5)
+    # the wide density's own peak, 1 / (2 pi), is well below the shared top
+    assert panels[0].images[0].get_array().max() == pytest.approx(1 / (2 * np.pi), rel=1e-5)
 
 
 @pytest.mark.parametrize("call, error, needle", [

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from flowlab import train
-from flowlab.data import make_moons, moons_log_prob
+from flowlab.data import make_moons, moons_entropy
 from flowlab.flows import FLOWS, FlowConfig, make_flow
 
 SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1)
@@ -74,21 +75,43 @@ def test_schedule_warms_up_then_decays_to_zero():
     schedule = train.learning_rate_schedule(1e-2, total_steps=100, warmup_steps=10)
     values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
     assert values[0] == pytest.approx(0.0) and values[1] == pytest.approx(5e-3)
-    assert values[2] == pytest.approx(1e-2) and values[3] < 1e-2 and values[4] == pytest.approx(0.0)
+    # step 55 is halfway through the 90 decay steps: half the peak on a cosine
+    assert values[2] == pytest.approx(1e-2) and values[3] == pytest.approx(5e-3) and values[4] == pytest.approx(0.0)
 
 
-class ExactMoons:
-    """The true density, wrapped like a distribution: a perfect model."""
+def test_schedule_without_warm_up_starts_at_the_peak():
+    """What `flowlab train --epochs 1` gets: no warm-up, a cosine from the peak to zero."""
+    schedule = train.learning_rate_schedule(1e-2, total_steps=100, warmup_steps=0)
+    values = [float(schedule(step)) for step in (0, 25, 50, 100)]
+    expected = [1e-2 * 0.5 * (1 + math.cos(math.pi * step / 100)) for step in (0, 25, 50, 100)]
+    assert values == pytest.approx(expected, abs=1e-7)
+    assert expected[:3] == pytest.approx([1e-2, 8.5355e-3, 5e-3], abs=1e-6)
 
-    def log_prob(self, x):
-        return tf.constant(moons_log_prob(np.asarray(x)))
+
+def _moons_moments(noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and per-coordinate variance of the two-moons distribution, from its definition:
+    t uniform on [0, pi] along (cos t, sin t) and (1 - cos t, 0.5 - sin t), plus N(0, noise^2 I)."""
+    t = (np.arange(200_000) + 0.5) * np.pi / 200_000
+    curves = np.concatenate([np.stack([np.cos(t), np.sin(t)], axis=1),
+                             np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)])
+    return curves.mean(axis=0), curves.var(axis=0) + noise**2
 
 
-def test_evaluate_scores_the_exact_density_as_zero_kl():
-    scores = train.evaluate(ExactMoons(), n_samples=20_000)
-    assert scores["kl_to_exact"] == pytest.approx(0.0, abs=1e-9)
-    assert scores["heldout_nll"] == pytest.approx(scores["entropy"])
-    assert scores["entropy"] == pytest.approx(0.29, abs=0.02)
+def test_evaluate_scores_a_gaussian_against_its_closed_form():
+    """For a Gaussian model q = N(loc, diag(scale^2)) the held-out NLL, E_p[-log q], has a closed
+    form in the moons' mean and variance; KL = NLL - entropy. At a noise other than 0.05."""
+    noise = 0.1
+    mean, var = _moons_moments(noise)
+    loc, scale = np.array([0.3, 0.4]), np.array([0.9, 0.5])
+    model = tfp.distributions.MultivariateNormalDiag(loc=loc.astype(np.float32),
+                                                     scale_diag=scale.astype(np.float32))
+    cross_entropy = float(np.sum(0.5 * np.log(2 * np.pi * scale**2) + (var + (mean - loc) ** 2) / (2 * scale**2)))
+    entropy = moons_entropy(noise)  # 200,000 other points (another seed)
+    scores = train.evaluate(model, noise=noise)
+    assert scores["heldout_nll"] == pytest.approx(cross_entropy, abs=0.01)
+    assert scores["entropy"] == pytest.approx(entropy, abs=0.01)
+    assert scores["kl_to_exact"] == pytest.approx(cross_entropy - entropy, abs=0.015)
+    assert scores["kl_to_exact"] > 0.5 and scores["n_samples"] == 100_000
 
 
 def test_evaluate_kl_is_nll_minus_entropy_and_positive_for_untrained(small_flow):
@@ -151,3 +174,20 @@ def test_fit_leaves_the_graph_optimizer_setting_as_it_found_it(small_flow):
     before = tf.config.optimizer.get_experimental_options()
     train.fit(small_flow, make_moons(256), train.TrainSettings(epochs=2, batch_size=128), progress=False)
     assert tf.config.optimizer.get_experimental_options() == before
+
+
+@pytest.fixture
+def graph_optimizer_options():
+    """Put TensorFlow's graph-optimizer options back as they were after the test."""
+    before = tf.config.optimizer.get_experimental_options()
+    yield
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": before.get("disable_meta_optimizer", False)})
+
+
+@pytest.mark.parametrize("off", [False, True])
+def test_fit_restores_the_graph_optimizer_setting_after_an_exception(small_flow, off, graph_optimizer_options):
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
+    with pytest.raises(train.TrainingDiverged):
+        train.fit(small_flow, np.full((256, 2), 1e30, dtype=np.float32), SHORT, progress=False)
+    assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
