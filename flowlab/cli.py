@@ -184,7 +184,12 @@ def _student(args: argparse.Namespace) -> int:
         print(f"flowlab student: error: argument --solution: no such file: {str(args.solution)!r}",
               file=sys.stderr)
         return 2
-    print(f"wrote {write_student_notebook(args.solution, args.out)}")
+    try:
+        written = write_student_notebook(args.solution, args.out)
+    except ValueError as error:  # not a notebook, or no solution regions to strip
+        print(f"flowlab student: error: argument --solution: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}")
     return 0
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt
+import nbformat
 import numpy as np
 import pytest
 
@@ -46,6 +47,7 @@ def test_train_json_writes_metrics_figures_and_flow(tmp_path):
     assert evaluate(flow)["heldout_nll"] == pytest.approx(metrics["heldout_nll"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_train_other_family_in_process(tmp_path, capsys):
     assert cli.main([*TINY, "--flow", "realnvp", "--out", str(tmp_path), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -141,21 +143,20 @@ def test_bad_arguments_from_the_shell_are_one_line(args, message):
     assert result.stderr == message + "\n" and result.stdout == ""
 
 
-def test_epochs_1_trains_without_warm_up(tmp_path, monkeypatch, capsys):
+def test_epochs_1_trains_without_warm_up(tmp_path, monkeypatch):
     """One epoch leaves no room for the warm-up epoch: the rate starts at its peak and decays."""
-    settings_used = []
+    runs = []
     real_fit = train.fit
 
-    def recording_fit(flow, data, settings, **kwargs):
-        settings_used.append(settings)
-        return real_fit(flow, data, settings, **kwargs)
-    monkeypatch.setattr(train, "fit", recording_fit)
-    assert cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path), "--json"]) == 0
-    (settings,) = settings_used
+    def fit_then_stop(flow, data, settings, **kwargs):  # train for real, then skip the scoring
+        runs.append((settings, real_fit(flow, data, settings, **kwargs)))
+        raise train.TrainingDiverged("stopped by the test after training")
+    monkeypatch.setattr(train, "fit", fit_then_stop)
+    assert cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path), "--json"]) == 1
+    ((settings, history),) = runs
     assert settings.epochs == 1 and settings.warmup_epochs == 0
     assert float(settings.optimizer(400).learning_rate) == pytest.approx(settings.learning_rate)  # at step 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert metrics["epochs"] == 1 and np.isfinite(metrics["heldout_nll"])
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
 
 
 def test_divergence_exits_1_with_message(monkeypatch, tmp_path, capsys):
@@ -171,3 +172,31 @@ def test_no_command_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2
+
+
+def _notebook(path, *sources: str) -> None:
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in sources]), str(path))
+
+
+def test_student_writes_placeholders_for_solution_regions(tmp_path, capsys):
+    _notebook(tmp_path / "solution.ipynb", "x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION")
+    assert cli.main(["student", "--solution", str(tmp_path / "solution.ipynb"),
+                     "--out", str(tmp_path / "student.ipynb")]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'student.ipynb'}\n"
+    sources = [cell.source for cell in nbformat.read(str(tmp_path / "student.ipynb"), as_version=4).cells]
+    assert "x = 1\nraise NotImplementedError(" in sources[-1] and "y = 2" not in sources[-1]
+
+
+@pytest.mark.parametrize("make_solution, needle", [
+    (lambda path: None, "argument --solution: no such file: "),
+    (lambda path: _notebook(path, "x = 1", "print(x)"),
+     "argument --solution: the solution notebook has no '### BEGIN SOLUTION' regions to strip"),
+    (lambda path: path.write_text("not a notebook"), "argument --solution: "),
+], ids=["missing", "no solution regions", "not a notebook"])
+def test_student_with_a_bad_solution_exits_2_with_one_line(make_solution, needle, tmp_path, capsys):
+    solution, out = tmp_path / "solution.ipynb", tmp_path / "student.ipynb"
+    make_solution(solution)
+    assert cli.main(["student", "--solution", str(solution), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"flowlab student: error: {needle}"), err
+    assert not out.exists()
