@@ -76,10 +76,12 @@ def graded(tmp_path_factory):
     return {name: grade_notebook(folder / f"{name}.ipynb", STUDENT) for name in ("alice", "bob", "carol")}
 
 
+@pytest.mark.slow
 def test_solution_passes_every_check(graded):
     assert graded["alice"].results == {name: None for name in checks.CHECKS}
 
 
+@pytest.mark.slow
 def test_untouched_student_version_fails_every_answer_dependent_check_clearly(graded):
     results = dict(graded["bob"].results)
     assert list(results) == list(checks.CHECKS)
@@ -89,12 +91,14 @@ def test_untouched_student_version_fails_every_answer_dependent_check_clearly(gr
         assert "not defined. Hint: answer the TODO in the cell above" in message, (name, message)
 
 
+@pytest.mark.slow
 def test_tampered_checks_cannot_pass(graded):
     results = graded["carol"].results
     assert "`data` not defined" in results["moons_data"]  # the official check ran, not the fake
     assert results["flow_samples"] == "the check cell is missing from the submission"
 
 
+@pytest.mark.slow
 def test_tables_for_the_gradebook(graded, tmp_path):
     csv_path, md_path = write_tables(list(graded.values()), tmp_path)
     rows = csv_path.read_text().splitlines()
@@ -159,6 +163,7 @@ def _mutate(original: str, replacement: str) -> nbformat.NotebookNode:
     return solution
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, original, replacement, check, message", MUTATIONS,
                          ids=[m[0] for m in MUTATIONS])
 def test_mutation_fails_at_its_check_first(name, original, replacement, check, message):
