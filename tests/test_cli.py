@@ -183,8 +183,9 @@ def test_student_writes_placeholders_for_solution_regions(tmp_path, capsys):
     assert cli.main(["student", "--solution", str(tmp_path / "solution.ipynb"),
                      "--out", str(tmp_path / "student.ipynb")]) == 0
     assert capsys.readouterr().out == f"wrote {tmp_path / 'student.ipynb'}\n"
-    sources = [cell.source for cell in nbformat.read(str(tmp_path / "student.ipynb"), as_version=4).cells]
-    assert "x = 1\nraise NotImplementedError(" in sources[-1] and "y = 2" not in sources[-1]
+    cells = nbformat.read(str(tmp_path / "student.ipynb"), as_version=4).cells
+    (code,) = [cell.source for cell in cells if cell.cell_type == "code"]
+    assert code.startswith("x = 1\nraise NotImplementedError(") and "y = 2" not in code
 
 
 @pytest.mark.parametrize("make_solution, needle", [
