@@ -40,6 +40,7 @@ def test_short_training_lowers_heldout_nll_and_changes_weights(small_flow):
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, small_flow.trainable_variables, strict=True))
 
 
+@pytest.mark.slow  # trains twice per case
 @pytest.mark.parametrize("family", FLOWS)
 def test_same_seed_same_numbers(small_config, family):
     data = make_moons(1000, seed=0)
@@ -161,6 +162,7 @@ def test_batch_size_larger_than_data_is_named():
         train.batch_stream(np.zeros((10, 2), np.float32), train.TrainSettings())
 
 
+@pytest.mark.slow  # trains twice per case
 def test_losses_do_not_depend_on_steps_per_execution():
     """With Grappler's rewrites on, this spline flow's losses differed at 1e-7 (measured)."""
     data = make_moons(1000, seed=0)
