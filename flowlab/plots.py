@@ -14,7 +14,8 @@ from flowlab import _validate
 tfd = tfp.distributions
 
 __all__ = ["grid", "density_on_grid", "plot_points", "plot_density", "plot_loss",
-           "plot_densities", "plot_chain_stages", "plot_density_snapshots"]
+           "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
+           "plot_density_snapshots"]
 
 LogProb = Callable[[np.ndarray], np.ndarray]
 
@@ -213,4 +214,38 @@ def plot_density_snapshots(snapshots: Sequence, lim: float | Sequence[float] = 2
     fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="density p(x)")
     floor = f" (exact entropy, the floor: {entropy:.3f} nats)" if entropy is not None else ""
     fig.suptitle(f"The density as it trains: one colour scale for all panels{floor}")
+    return fig
+
+
+def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: np.ndarray,
+                              panel_size: float = 1.4) -> plt.Figure:
+    """Several flows' chains side by side: one row per flow, one column per stage, the same
+    base points ``z`` (coloured by their angle) pushed through each."""
+    from flowlab.anatomy import chain_stages
+
+    if not flows:
+        raise ValueError("flows must name at least one flow, got an empty dict")
+    z = _validate.points("z", z).astype(np.float32)
+    rows = {name: chain_stages(flow, z) for name, flow in flows.items()}
+    columns = max(len(stages) for stages in rows.values())
+    angle = np.arctan2(z[:, 1], z[:, 0])
+    fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+                             figsize=(panel_size * columns, panel_size * len(rows) + 0.6))
+    for row, (name, stages) in zip(axes, rows.items()):
+        for i, ax in enumerate(row):
+            if i >= len(stages):
+                ax.set_visible(False)
+                continue
+            points = stages[i].points
+            ax.scatter(points[:, 0], points[:, 1], c=angle, cmap="hsv", s=1, linewidths=0)
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{i}: {stages[i].name}", fontsize=7)
+        row[0].set_ylabel(name, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("coordinate 1", fontsize=7)
+    fig.suptitle("Each flow's chain, one bijector at a time (columns: stages from base z to data x;"
+                 " rows: flows)", fontsize=9)
+    fig.tight_layout()
     return fig

@@ -109,3 +109,16 @@ def test_snapshot_figure_shares_one_colour_scale():
     assert images[1].axes.get_title() == "epoch 3\nheld-out NLL 0.500"
     assert "0.290" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_chains_side_by_side_have_one_row_per_flow_and_one_panel_per_stage():
+    flows = {"MAF": make_flow(FlowConfig(num_layers=2, hidden_units=(4,))),
+             "RealNVP, one layer": make_flow(FlowConfig(flow="realnvp", num_layers=1, hidden_units=(4,)))}
+    z = np.random.default_rng(3).normal(size=(100, 2)).astype(np.float32)
+    fig = plots.plot_chain_stages_by_flow(flows, z)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 5 + 3
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == list(flows)
+    assert [ax.get_title() for ax in visible][5:] == ["0: base z", "1: Permute [1, 0]", "2: RealNVP"]
+    assert fig.get_figwidth() <= 10
+    plt.close(fig)
