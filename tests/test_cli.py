@@ -201,3 +201,16 @@ def test_student_with_a_bad_solution_exits_2_with_one_line(make_solution, needle
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"flowlab student: error: {needle}"), err
     assert not out.exists()
+
+
+@pytest.mark.slow  # a whole in-process run: training, scoring, six figures
+def test_train_writes_the_chain_and_training_figures(tmp_path, capsys):
+    import matplotlib.image
+
+    assert cli.main([*TINY, "--out", str(tmp_path), "--json"]) == 0
+    layers = matplotlib.image.imread(tmp_path / "layers.png")
+    training = matplotlib.image.imread(tmp_path / "training.png")
+    # One layer: base, Permute, MAF in one row of a 4-column grid; snapshots 0, 1, 2 in one row.
+    assert layers.shape[1] <= 1000 and training.shape[1] <= 1000  # fits a notebook at 100 dpi
+    assert training.shape[1] > training.shape[0]
+    assert float(layers[..., :3].std()) > 0.05 and float(training[..., :3].std()) > 0.05  # not blank
