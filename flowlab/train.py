@@ -30,6 +30,7 @@ __all__ = [
     "batch_stream",
     "fit",
     "log_prob_numpy",
+    "heldout_points",
     "evaluate",
 ]
 
@@ -274,6 +275,17 @@ def log_prob_numpy(flow: tfd.Distribution, x: np.ndarray, batch_size: int = 50_0
     return np.concatenate(blocks).astype(np.float64)
 
 
+def heldout_points(noise: float = 0.05, n_samples: int = 100_000, seed: int = 2024) -> np.ndarray:
+    """The fresh moons :func:`evaluate` scores a flow on (same defaults), for computing other
+    numbers on the very same points.
+
+    Example:
+        >>> heldout_points(n_samples=3).shape
+        (3, 2)
+    """
+    return make_moons(n_samples, noise=noise, seed=seed)
+
+
 def evaluate(flow: tfd.Distribution, noise: float = 0.05, n_samples: int = 100_000,
              seed: int = 2024) -> dict[str, float]:
     """Score a flow on fresh moons: held-out NLL, and the KL divergence from the
@@ -288,7 +300,7 @@ def evaluate(flow: tfd.Distribution, noise: float = 0.05, n_samples: int = 100_0
     difference on each point, in which most of the point-to-point scatter cancels.
     """
     n_samples = _validate.positive_int("n_samples", n_samples)
-    x = make_moons(n_samples, noise=noise, seed=seed)
+    x = heldout_points(noise, n_samples, seed)
     log_q = log_prob_numpy(flow, x)
     log_p = moons_log_prob(x, noise=noise)
     nll, entropy, kl = monte_carlo_mean(-log_q), monte_carlo_mean(-log_p), monte_carlo_mean(log_p - log_q)
