@@ -19,15 +19,17 @@ from packaging.version import Version
 
 __all__ = ["KerasSetupError", "check_versions", "select_keras2"]
 
-#: Oldest TensorFlow Probability whose Keras layers run on the tf-keras package.
-MIN_TFP = (0, 24)
-#: Oldest TensorFlow that ships the lazy Keras loader honouring TF_USE_LEGACY_KERAS.
-MIN_TF = (2, 16)
+#: The supported stack, as declared in pyproject.toml (tests/test_packaging.py keeps them equal):
+#: TensorFlow minors from MIN_TF to MAX_TF, tf-keras of the same minor, TensorFlow Probability 0.25.
+#: TFP 0.25 refuses TensorFlow < 2.18 at import; TensorFlow after MAX_TF is untested.
+MIN_TF = (2, 18)
+MAX_TF = (2, 21)
+TFP_MINOR = (0, 25)
 
 KERAS3_MESSAGE = (
     "TensorFlow was imported before flowlab and tf.keras is Keras 3 (keras {version}), "
     "which breaks the lab's tf.keras.Input -> log_prob -> tf.keras.Model pattern. "
-    "Fix: restart the kernel (or Python) and run `import flowlab` before `import tensorflow`, "
+    "Fix: {restart} and run `import flowlab` before `import tensorflow`, "
     "or set the environment variable TF_USE_LEGACY_KERAS=1 before starting Python."
 )
 
@@ -48,48 +50,77 @@ def _installed(package: str) -> str:
         return ""
 
 
+def on_colab() -> bool:
+    """Whether this Python runs in a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def _restart_hint() -> str:
+    """How to get a fresh Python where the user is: Colab's menu, else a kernel restart."""
+    return "Runtime -> Restart session (Colab)" if on_colab() else "restart the kernel (or Python)"
+
+
+def _fix(*requirements: str) -> str:
+    """The pip line that installs ``requirements``, as the user would type it where they are."""
+    quoted = " ".join(f"'{r}'" for r in requirements)
+    if on_colab():
+        return f"%pip install {quoted}, then Runtime -> Restart session"
+    return f"pip install {quoted}"
+
+
+def _supported_stack() -> tuple[str, str]:
+    """The newest tested TensorFlow and its tf-keras, as requirements."""
+    minor = f"{MAX_TF[0]}.{MAX_TF[1]}.*"
+    return f"tensorflow=={minor}", f"tf-keras=={minor}"
+
+
 def check_versions() -> dict[str, str]:
     """Check that TensorFlow, tf-keras and TensorFlow Probability can work together.
+
+    The supported range is TensorFlow 2.18 to 2.21 with tf-keras of the same minor
+    version and TensorFlow Probability 0.25, as pyproject.toml declares.
 
     Returns:
         The installed versions, by package name.
 
     Raises:
-        KerasSetupError: naming the package and the version needed.
+        KerasSetupError: naming the package, the version found and the pip line that fixes it.
 
     Example:
         >>> sorted(check_versions())
         ['tensorflow', 'tensorflow-probability', 'tf-keras']
     """
+    supported = f"{MIN_TF[0]}.{MIN_TF[1]} to {MAX_TF[0]}.{MAX_TF[1]}"
     tf_version = _installed("tensorflow") or _installed("tensorflow-cpu")
     if not tf_version:
-        raise KerasSetupError("flowlab needs TensorFlow: pip install 'tensorflow>=2.16'")
+        raise KerasSetupError(f"flowlab needs TensorFlow {supported}, found none: {_fix(*_supported_stack())}")
     tf_minor = _version_tuple(tf_version)[:2]
-    if tf_minor < MIN_TF:
+    if not MIN_TF <= tf_minor <= MAX_TF:
+        why = "too old for tensorflow-probability 0.25" if tf_minor < MIN_TF else "newer than flowlab is tested with"
         raise KerasSetupError(
-            f"flowlab needs tensorflow>=2.16, found {tf_version}: pip install 'tensorflow>=2.16'"
+            f"flowlab supports tensorflow {supported}, found tensorflow {tf_version} ({why}): "
+            f"{_fix(*_supported_stack())}"
         )
-    keras_version = _installed("tf-keras")
     wanted = f"tf-keras=={tf_minor[0]}.{tf_minor[1]}.*"
+    keras_version = _installed("tf-keras")
     if not keras_version:
         raise KerasSetupError(
-            f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}: "
-            f"pip install '{wanted}'"
+            f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}, "
+            f"found none: {_fix(wanted)}"
         )
     if _version_tuple(keras_version)[:2] != tf_minor:
         raise KerasSetupError(
             f"tf-keras {keras_version} does not match tensorflow {tf_version}; "
-            f"their minor versions must agree: pip install '{wanted}'"
+            f"their minor versions must agree: {_fix(wanted)}"
         )
+    tfp_wanted = f"tensorflow-probability=={TFP_MINOR[0]}.{TFP_MINOR[1]}.*"
     tfp_version = _installed("tensorflow-probability")
     if not tfp_version:
+        raise KerasSetupError(f"flowlab needs TensorFlow Probability 0.25, found none: {_fix(tfp_wanted)}")
+    if _version_tuple(tfp_version)[:2] != TFP_MINOR:
         raise KerasSetupError(
-            "flowlab needs TensorFlow Probability: pip install 'tensorflow-probability>=0.24'"
-        )
-    if _version_tuple(tfp_version)[:2] < MIN_TFP:
-        raise KerasSetupError(
-            f"tensorflow-probability {tfp_version} predates tf-keras support; "
-            "pip install 'tensorflow-probability>=0.24'"
+            f"flowlab supports tensorflow-probability 0.25, found tensorflow-probability {tfp_version}: "
+            f"{_fix(tfp_wanted)}"
         )
     return {
         "tensorflow": tf_version,
@@ -146,5 +177,5 @@ def select_keras2() -> None:
     if _keras_flavour(tf) != "tf_keras":
         import keras
 
-        raise KerasSetupError(KERAS3_MESSAGE.format(version=keras.__version__))
+        raise KerasSetupError(KERAS3_MESSAGE.format(version=keras.__version__, restart=_restart_hint()))
     tf.get_logger().setLevel("ERROR")

@@ -169,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     from flowlab import plots
+    from flowlab.anatomy import DensitySnapshots, snapshot_epochs
     from flowlab.data import make_moons, moons_log_prob
     from flowlab.flows import FlowConfig, make_flow
     from flowlab.io import save_flow
@@ -186,9 +187,10 @@ def _train(args: argparse.Namespace) -> int:
                         activation=args.activation, seed=args.seed)
     flow = make_flow(config)
     quiet = args.json
+    snapshots = DensitySnapshots(flow, snapshot_epochs(args.epochs), noise=args.noise)
     start = time.perf_counter()
     try:
-        history = fit(flow, data, settings, progress=not quiet)
+        history = fit(flow, data, settings, progress=not quiet, callbacks=[snapshots])
     except TrainingDiverged as error:
         print(f"flowlab train: {error}", file=sys.stderr)
         return 1
@@ -216,6 +218,10 @@ def _train(args: argparse.Namespace) -> int:
         "samples.png": lambda: plots.plot_points(flow.sample(len(data), seed=args.seed).numpy(),
                                                  "Samples from the trained flow", lim=2.5),
         "loss.png": lambda: plots.plot_loss(history.history["loss"], floor=metrics["entropy"]),
+        "layers.png": lambda: plots.plot_chain_stages(
+            flow, flow.distribution.sample(2000, seed=(args.seed, 1)).numpy()),
+        "training.png": lambda: plots.plot_density_snapshots(snapshots.snapshots,
+                                                             entropy=metrics["entropy"]),
     }
     for name, draw in figures.items():
         draw()

@@ -14,7 +14,8 @@ from flowlab import _validate
 tfd = tfp.distributions
 
 __all__ = ["grid", "density_on_grid", "plot_points", "plot_density", "plot_loss",
-           "plot_densities", "plot_normality"]
+           "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
+           "plot_density_snapshots", "plot_normality"]
 
 LogProb = Callable[[np.ndarray], np.ndarray]
 
@@ -165,6 +166,111 @@ def plot_densities(densities: dict[str, tfd.Distribution | LogProb],
         _label(ax, name, ("$x_1$", "$x_2$"))
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def _z_grid_lines(z: np.ndarray, count: int = 5, points_per_line: int = 200) -> list[np.ndarray]:
+    """``count`` vertical and ``count`` horizontal lines of z-space spanning the bulk of ``z``."""
+    low, high = np.percentile(z, [1, 99], axis=0)
+    t = np.linspace(0.0, 1.0, points_per_line)
+    lines = []
+    for axis in (0, 1):
+        other = 1 - axis
+        for level in np.linspace(low[axis], high[axis], count):
+            line = np.empty((points_per_line, 2), np.float32)
+            line[:, axis] = level
+            line[:, other] = low[other] + t * (high[other] - low[other])
+            lines.append(line)
+    return lines
+
+
+def plot_chain_stages(flow: tfd.TransformedDistribution, z: np.ndarray, columns: int = 4,
+                      grid_lines: int = 5, panel_size: float = 2.4) -> plt.Figure:
+    """The flow's chain one bijector at a time: base points ``z`` and a few grid lines of z,
+    pushed through each bijector in sampling order, one panel per stage.
+
+    Points are coloured by their angle in z, so a point can be followed from panel to panel.
+    """
+    from flowlab.anatomy import chain_stages
+
+    z = _validate.points("z", z).astype(np.float32)
+    columns = _validate.positive_int("columns", columns)
+    stages = chain_stages(flow, z)
+    lines = [chain_stages(flow, line) for line in _z_grid_lines(z, grid_lines)] if grid_lines else []
+    angle = np.arctan2(z[:, 1], z[:, 0])
+    rows = -(-len(stages) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, panel_size * rows + 0.4),
+                             squeeze=False)
+    for i, (ax, stage) in enumerate(zip(axes.flat, stages)):
+        for line in lines:
+            ax.plot(line[i].points[:, 0], line[i].points[:, 1], color="0.6", linewidth=0.6)
+        ax.scatter(stage.points[:, 0], stage.points[:, 1], c=angle, cmap="hsv", s=3, linewidths=0)
+        lo, hi = np.percentile(stage.points, [0.5, 99.5], axis=0)
+        centre, half = (lo + hi) / 2, 0.55 * float((hi - lo).max())  # a square window, 10 % margin
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] - half, centre[1] + half)
+        ax.set_aspect("equal")
+        names = ("$z_1$", "$z_2$") if i == 0 else ("$x_1$", "$x_2$") if i == len(stages) - 1 \
+            else ("coordinate 1", "coordinate 2")
+        _label(ax, f"{i}: {stage.name}", names)
+    for ax in list(axes.flat)[len(stages):]:
+        ax.set_visible(False)
+    fig.suptitle("The chain, one bijector at a time (sampling direction: base z to data x)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_density_snapshots(snapshots: Sequence, lim: float | Sequence[float] = 2.5,
+                           entropy: float | None = None, panel_size: float = 2.1) -> plt.Figure:
+    """Densities captured by :class:`flowlab.anatomy.DensitySnapshots`, in one row on one
+    colour scale, each titled with its epoch and held-out NLL."""
+    if not snapshots:
+        raise ValueError("snapshots must hold at least one snapshot, got none")
+    vmax = max(float(s.density.max()) for s in snapshots)
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(panel_size * len(snapshots) + 0.8, panel_size + 0.9),
+                             squeeze=False, sharey=True)
+    for i, (ax, snapshot) in enumerate(zip(axes[0], snapshots)):
+        image = ax.imshow(snapshot.density, origin="lower", extent=_limits(lim), aspect="equal",
+                          vmin=0.0, vmax=vmax)
+        _label(ax, f"epoch {snapshot.epoch}\nheld-out NLL {snapshot.heldout_nll:.3f}",
+               ("$x_1$", "$x_2$" if i == 0 else ""))  # one shared y axis, labelled once
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="density p(x)")
+    floor = f" (exact entropy, the floor: {entropy:.3f} nats)" if entropy is not None else ""
+    fig.suptitle(f"The density as it trains: one colour scale for all panels{floor}")
+    return fig
+
+
+def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: np.ndarray,
+                              panel_size: float = 1.4) -> plt.Figure:
+    """Several flows' chains side by side: one row per flow, one column per stage, the same
+    base points ``z`` (coloured by their angle) pushed through each."""
+    from flowlab.anatomy import chain_stages
+
+    if not flows:
+        raise ValueError("flows must name at least one flow, got an empty dict")
+    z = _validate.points("z", z).astype(np.float32)
+    rows = {name: chain_stages(flow, z) for name, flow in flows.items()}
+    columns = max(len(stages) for stages in rows.values())
+    angle = np.arctan2(z[:, 1], z[:, 0])
+    fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+                             figsize=(panel_size * columns, panel_size * len(rows) + 0.6))
+    for row, (name, stages) in zip(axes, rows.items()):
+        for i, ax in enumerate(row):
+            if i >= len(stages):
+                ax.set_visible(False)
+                continue
+            points = stages[i].points
+            ax.scatter(points[:, 0], points[:, 1], c=angle, cmap="hsv", s=1, linewidths=0)
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{i}: {stages[i].name}", fontsize=7)
+        row[0].set_ylabel(name, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("coordinate 1", fontsize=7)
+    fig.suptitle("Each flow's chain, one bijector at a time (columns: stages from base z to data x;"
+                 " rows: flows)", fontsize=9)
     fig.tight_layout()
     return fig
 

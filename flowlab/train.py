@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,8 +240,11 @@ def _graph_rewrites_off() -> Iterator[None]:
 
 
 def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = TrainSettings(),
-        progress: bool = True) -> tf.keras.callbacks.History:
+        progress: bool = True,
+        callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
     """Train ``flow`` on ``data`` by maximum likelihood; return the Keras history.
+
+    ``callbacks`` are extra Keras callbacks (e.g. :class:`flowlab.anatomy.DensitySnapshots`).
 
     Raises:
         TrainingDiverged: if the loss becomes NaN or infinite.
@@ -259,12 +262,12 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     model.compile(optimizer=settings.optimizer(len(data)), loss=nll_loss,
                   jit_compile=settings.jit_compile,
                   steps_per_execution=settings.steps_per_execution)
-    callbacks: list[tf.keras.callbacks.Callback] = [StopOnNaN()]
+    hooks: list[tf.keras.callbacks.Callback] = [StopOnNaN(), *callbacks]
     if progress:
-        callbacks.append(ProgressPrinter(settings.epochs))
+        hooks.append(ProgressPrinter(settings.epochs))
     with _graph_rewrites_off():
         return model.fit(batch_stream(data, settings), epochs=settings.epochs,
-                         steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=callbacks,
+                         steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
                          verbose=0)
 
 

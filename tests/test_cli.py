@@ -83,3 +83,15 @@ def test_no_command_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2
+
+
+def test_train_writes_the_chain_and_training_figures(tmp_path, capsys):
+    import matplotlib.image
+
+    assert cli.main([*TINY, "--out", str(tmp_path), "--json"]) == 0
+    layers = matplotlib.image.imread(tmp_path / "layers.png")
+    training = matplotlib.image.imread(tmp_path / "training.png")
+    # One layer: base, Permute, MAF in one row of a 4-column grid; snapshots 0, 1, 2 in one row.
+    assert layers.shape[1] <= 1000 and training.shape[1] <= 1000  # fits a notebook at 100 dpi
+    assert training.shape[1] > training.shape[0]
+    assert float(layers[..., :3].std()) > 0.05 and float(training[..., :3].std()) > 0.05  # not blank

@@ -34,21 +34,48 @@ def test_check_versions_reports_installed_stack():
     assert versions["tensorflow"].split(".")[:2] == versions["tf-keras"].split(".")[:2]
 
 
-@pytest.mark.parametrize("installed, needle", [
+@pytest.mark.parametrize("installed, needles", [
     ({"tensorflow": "2.21.0", "tf-keras": "", "tensorflow-probability": "0.25.0"},
-     "pip install 'tf-keras==2.21.*'"),
+     ["tf-keras", "found none", "pip install 'tf-keras==2.21.*'"]),
     ({"tensorflow": "2.21.0", "tf-keras": "2.19.0", "tensorflow-probability": "0.25.0"},
-     "tf-keras 2.19.0 does not match tensorflow 2.21.0"),
-    ({"tensorflow": "2.15.0", "tf-keras": "2.15.0", "tensorflow-probability": "0.23.0"},
-     "tensorflow>=2.16"),
-    ({"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-probability": "0.23.0"},
-     "tensorflow-probability>=0.24"),
+     ["tf-keras 2.19.0 does not match tensorflow 2.21.0", "pip install 'tf-keras==2.21.*'"]),
+    ({"tensorflow": "2.17.1", "tf-keras": "2.17.0", "tensorflow-probability": "0.25.0"},
+     ["found tensorflow 2.17.1", "too old", "pip install 'tensorflow==2.21.*' 'tf-keras==2.21.*'"]),
+    ({"tensorflow": "2.22.0", "tf-keras": "2.22.0", "tensorflow-probability": "0.25.0"},
+     ["found tensorflow 2.22.0", "newer than", "pip install 'tensorflow==2.21.*' 'tf-keras==2.21.*'"]),
+    ({"tensorflow": "", "tf-keras": "", "tensorflow-probability": ""},
+     ["TensorFlow 2.18 to 2.21, found none", "pip install 'tensorflow==2.21.*' 'tf-keras==2.21.*'"]),
+    ({"tensorflow": "2.20.0", "tf-keras": "2.20.1", "tensorflow-probability": "0.24.0"},
+     ["found tensorflow-probability 0.24.0", "pip install 'tensorflow-probability==0.25.*'"]),
+    ({"tensorflow": "2.20.0", "tf-keras": "2.20.1", "tensorflow-probability": ""},
+     ["TensorFlow Probability 0.25, found none", "pip install 'tensorflow-probability==0.25.*'"]),
 ])
-def test_incompatible_versions_name_the_package_and_fix(monkeypatch, installed, needle):
+def test_incompatible_versions_name_the_package_version_and_fix(monkeypatch, installed, needles):
     monkeypatch.setattr(_keras, "_installed", lambda name: installed.get(name, ""))
-    with pytest.raises(_keras.KerasSetupError, match="pip install") as error:
+    monkeypatch.setattr(_keras, "on_colab", lambda: False)
+    with pytest.raises(_keras.KerasSetupError) as error:
         _keras.check_versions()
-    assert needle in str(error.value)
+    for needle in needles:
+        assert needle in str(error.value)
+
+
+@pytest.mark.parametrize("installed", [
+    {"tensorflow": "2.18.0", "tf-keras": "2.18.0", "tensorflow-probability": "0.25.0"},
+    {"tensorflow": "2.20.0", "tf-keras": "2.20.1", "tensorflow-probability": "0.25.0"},  # Colab's
+    {"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-probability": "0.25.0"},
+])
+def test_supported_stacks_pass_the_guard(monkeypatch, installed):
+    monkeypatch.setattr(_keras, "_installed", lambda name: installed.get(name, ""))
+    assert _keras.check_versions() == installed
+
+
+def test_on_colab_the_fix_is_a_magic_pip_line_and_a_restart(monkeypatch):
+    installed = {"tensorflow": "2.20.0", "tf-keras": "2.19.0", "tensorflow-probability": "0.25.0"}
+    monkeypatch.setattr(_keras, "_installed", lambda name: installed.get(name, ""))
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
+    with pytest.raises(_keras.KerasSetupError) as error:
+        _keras.check_versions()
+    assert "%pip install 'tf-keras==2.20.*', then Runtime -> Restart session" in str(error.value)
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -76,3 +103,12 @@ def test_import_is_quiet():
     result = _python("import flowlab, tensorflow as tf; tf.constant(1.0) + 1.0")
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+def test_keras3_error_on_colab_says_restart_the_session():
+    code = ("import os; os.environ['COLAB_RELEASE_TAG'] = 'release-colab-test'; "
+            "import tensorflow as tf; tf.keras.Model; import flowlab")
+    result = _python(code)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "KerasSetupError" in last and "Runtime -> Restart session (Colab)" in last
