@@ -18,10 +18,11 @@ from pathlib import Path
 
 import flowlab  # before TensorFlow
 from flowlab.flows import FLOWS, FlowConfig, make_flow
-from flowlab.measure import flow_row, gap_mass
+from flowlab.measure import flow_row, gap_disc_mass
 from flowlab.train import TrainSettings, fit
 
-COLUMNS = ("train_s", "log_prob_100k_s", "sample_10k_s", "heldout_nll", "kl_to_exact", "gap_mass")
+COLUMNS = ("params", "train_s", "log_prob_100k_s", "sample_10k_s", "heldout_nll", "kl_to_exact", "kl_se",
+           "gap_disc_mass")
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
             fit(flow, data, TrainSettings(epochs=args.epochs, seed=seed), progress=False)
             row = {"family": family, "seed": seed, **flow_row(flow, time.perf_counter() - start)}
             rows.append(row)
-            print(f"{family:8s} {seed:>4d}" + "".join(f"{row[c]:16.4f}" for c in COLUMNS), flush=True)
+            print(f"{family:8s} {seed:>4d}" + "".join(f"{row[c]:16.4g}" for c in COLUMNS), flush=True)
 
     print("\nmedians over seeds")
     print(f"{'family':8s}     " + "".join(f"{c:>16s}" for c in COLUMNS))
@@ -51,8 +52,8 @@ def main() -> None:
     for family in FLOWS:
         mine = [r for r in rows if r["family"] == family]
         medians[family] = {c: statistics.median(r[c] for r in mine) for c in COLUMNS}
-        print(f"{family:8s}     " + "".join(f"{medians[family][c]:16.4f}" for c in COLUMNS))
-    print(f"exact gap mass: {gap_mass(flowlab.moons_log_prob):.4f}")
+        print(f"{family:8s}     " + "".join(f"{medians[family][c]:16.4g}" for c in COLUMNS))
+    print(f"exact gap disc mass: {gap_disc_mass(flowlab.moons_log_prob):.1e}")
     maf = medians["maf"]
     for family in ("iaf", "realnvp", "spline"):
         m = medians[family]

@@ -15,7 +15,7 @@ tfd = tfp.distributions
 
 __all__ = ["grid", "density_on_grid", "plot_points", "plot_density", "plot_loss",
            "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
-           "plot_density_snapshots"]
+           "plot_density_snapshots", "plot_normality"]
 
 LogProb = Callable[[np.ndarray], np.ndarray]
 
@@ -98,21 +98,42 @@ def plot_points(points: np.ndarray, title: str, lim: float | Sequence[float] | N
     return ax
 
 
+def _shown(p: np.ndarray, log: bool, log_floor: float) -> np.ndarray:
+    """The values a heat-map shows: ``p``, or ``log10 p`` cut off below at ``log_floor``."""
+    if not log:
+        return p
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log10(p), log_floor)
+
+
+def _colour_label(log: bool) -> str:
+    return "log$_{10}$ density" if log else "density p(x)"
+
+
 def plot_density(density: tfd.Distribution | LogProb, title: str,
                  lim: float | Sequence[float] = 4.0, n: int = 150, ax: plt.Axes | None = None,
-                 names: tuple[str, str] = ("$x_1$", "$x_2$"), vmax: float | None = None) -> plt.Axes:
-    """Heat-map of a density on a grid, with a colour bar labelled ``p(x)``."""
+                 names: tuple[str, str] = ("$x_1$", "$x_2$"), vmax: float | None = None,
+                 log: bool = False, log_floor: float = -6.0) -> plt.Axes:
+    """Heat-map of a density on a grid, with a colour bar labelled ``p(x)``.
+
+    ``log=True`` shows ``log10 p(x)`` instead, cut off below at ``log_floor``: on a linear
+    scale anything under a few percent of the peak looks empty, on a log scale it does not.
+    """
     ax = _axes(ax)
     xx, yy, p = density_on_grid(density, lim, n)
-    image = ax.imshow(p, origin="lower", extent=_limits(lim), aspect="equal", vmin=0.0, vmax=vmax)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="density p(x)")
+    shown = _shown(p, log, log_floor)
+    image = ax.imshow(shown, origin="lower", extent=_limits(lim), aspect="equal",
+                      vmin=log_floor if log else 0.0, vmax=vmax)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=_colour_label(log))
     _label(ax, title, names)
     return ax
 
 
 def plot_loss(losses: Sequence[float], title: str = "Training loss",
-              floor: float | None = None, ax: plt.Axes | None = None) -> plt.Axes:
-    """Loss per epoch; ``floor`` draws the best reachable value (the exact entropy)."""
+              floor: float | None = None, ax: plt.Axes | None = None,
+              floor_label: str | None = None) -> plt.Axes:
+    """Loss per epoch; ``floor`` draws the best reachable value (the entropy of the truth),
+    labelled ``floor_label`` if given."""
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 1 or losses.size == 0:
         raise ValueError(f"losses must be a non-empty 1-D sequence, got shape {losses.shape}")
@@ -121,7 +142,7 @@ def plot_loss(losses: Sequence[float], title: str = "Training loss",
     ax.plot(epochs, losses, label="training NLL")
     if floor is not None:
         ax.axhline(floor, color="k", linestyle="--", linewidth=1,
-                   label=f"exact entropy ({floor:.3f} nats)")
+                   label=floor_label if floor_label is not None else f"exact entropy ({floor:.3f} nats)")
     ax.legend()
     _label(ax, title, ("epoch", "negative log-likelihood (nats)"))
     return ax
@@ -129,16 +150,19 @@ def plot_loss(losses: Sequence[float], title: str = "Training loss",
 
 def plot_densities(densities: dict[str, tfd.Distribution | LogProb],
                    lim: float | Sequence[float] = 2.5, n: int = 200,
-                   suptitle: str | None = None) -> plt.Figure:
-    """Densities side by side, one panel each, on one shared colour scale."""
+                   suptitle: str | None = None, log: bool = False,
+                   log_floor: float = -6.0) -> plt.Figure:
+    """Densities side by side, one panel each, on one shared colour scale
+    (``log10 p`` cut off at ``log_floor`` when ``log=True``)."""
     if not densities:
         raise ValueError("densities must name at least one density, got an empty dict")
-    grids = {name: density_on_grid(d, lim, n)[2] for name, d in densities.items()}
+    grids = {name: _shown(density_on_grid(d, lim, n)[2], log, log_floor) for name, d in densities.items()}
     vmax = max(float(p.max()) for p in grids.values())
     fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 4.6), squeeze=False)
     for ax, (name, p) in zip(axes[0], grids.items(), strict=True):
-        image = ax.imshow(p, origin="lower", extent=_limits(lim), aspect="equal", vmin=0.0, vmax=vmax)
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="density p(x)")
+        image = ax.imshow(p, origin="lower", extent=_limits(lim), aspect="equal",
+                          vmin=log_floor if log else 0.0, vmax=vmax)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=_colour_label(log))
         _label(ax, name, ("$x_1$", "$x_2$"))
     if suptitle:
         fig.suptitle(suptitle)
@@ -247,5 +271,31 @@ def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: 
         ax.set_xlabel("coordinate 1", fontsize=7)
     fig.suptitle("Each flow's chain, one bijector at a time (columns: stages from base z to data x;"
                  " rows: flows)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_normality(z: np.ndarray, title: str = "Data pushed back to z") -> plt.Figure:
+    """Does ``z`` look like a 2-D standard normal? Three panels: a scatter with the 1, 2 and 3
+    standard-deviation circles, and a normal Q-Q plot of each coordinate (points on the
+    diagonal: that coordinate's quantiles are the standard normal's)."""
+    from scipy import stats
+
+    z = _validate.points("z", z)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
+    plot_points(z, "scatter, with 1, 2, 3 std circles", lim=4, ax=axes[0], names=("$z_1$", "$z_2$"),
+                alpha=0.2)
+    for radius in (1, 2, 3):
+        axes[0].add_patch(plt.Circle((0, 0), radius, fill=False, color="k", linewidth=0.8, linestyle=":"))
+    n = len(z)
+    theoretical = stats.norm.ppf((np.arange(n) + 0.5) / n)
+    for i, ax in enumerate(axes[1:]):
+        ax.plot(theoretical, np.sort(z[:, i]), ".", markersize=2, label=f"$z_{i + 1}$ quantiles")
+        ax.plot([-4, 4], [-4, 4], "k--", linewidth=1, label="standard normal")
+        ax.set_xlim(-4, 4)
+        ax.set_ylim(-4.5, 4.5)
+        ax.legend(loc="upper left")
+        _label(ax, f"Q-Q plot of $z_{i + 1}$", ("standard normal quantile", f"sample quantile of $z_{i + 1}$"))
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
