@@ -457,6 +457,8 @@ def _tampered() -> list[str]:
             continue
         now = vars(owner)
         changed += [f"{label}.{name}" for name, value in functions.items() if now.get(name) is not value]
+        if isinstance(owner, type):  # a method added to a class overrides its base's
+            changed += [f"{label}.{name}" for name in _functions(now) if name not in functions]
     return changed
 
 

@@ -139,6 +139,7 @@ class Job:
     sources: tuple[tuple[str, bytes], ...]
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int = DEFAULT_MEMORY_MB
+    threads: int | None = None  # CPU threads for the notebook's TensorFlow; None: its default
 
 
 def flowlab_sources(package: Path = _PACKAGE) -> tuple[tuple[str, bytes], ...]:
@@ -382,6 +383,9 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
     env.update(PYTHONPATH=str(grader), IPYTHONDIR=str(work / "ipython"), HOME=str(work / "home"),
                TMPDIR=str(work / "tmp"), PYTHONDONTWRITEBYTECODE="1", **{_seal.KEY_VARIABLE: key},
                FLOWLAB_NBVAL_RESULTS=str(results), JUPYTER_PLATFORM_DIRS="1")
+    if job.threads:  # N notebooks at once on N cores: one each, not N fighting over all of them
+        env.update(TF_NUM_INTRAOP_THREADS=str(job.threads), TF_NUM_INTEROP_THREADS="1",
+                   OMP_NUM_THREADS=str(job.threads))
     command = [sys.executable, "-c", _LAUNCHER, str(job.memory_mb), str(notebook), "--nbval-lax",
                "--nbval-current-env", "-p", PLUGIN, "-p", "no:cacheprovider", "-q",
                f"--nbval-cell-timeout={max(1, int(job.timeout))}", "-c", str(work / "run" / "pytest.ini"),
@@ -478,7 +482,7 @@ def _relative_names(paths: Sequence[Path]) -> list[str]:
 
 
 def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAULT_TIMEOUT,
-              memory_mb: int = DEFAULT_MEMORY_MB) -> list[Job]:
+              memory_mb: int = DEFAULT_MEMORY_MB, threads: int | None = None) -> list[Job]:
     """One job per submission file (duplicates of the same file dropped)."""
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
     sources = flowlab_sources()
@@ -488,7 +492,7 @@ def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAU
             content = path.read_bytes()
         except OSError as error:
             content = f"could not read the file: {error}".encode()
-        jobs.append(Job(name, content, reference_text, sources, timeout, memory_mb))
+        jobs.append(Job(name, content, reference_text, sources, timeout, memory_mb, threads))
     return jobs
 
 
@@ -557,7 +561,8 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     names = list(Reference.from_text(reference_text).cells)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = make_jobs([Path(p) for p in paths], reference_text, timeout, memory_mb)
+    threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
+    jobs = make_jobs([Path(p) for p in paths], reference_text, timeout, memory_mb, threads)
     grader_files = [(reference.name, reference.read_bytes()), *flowlab_sources()]
     trusted = _digest(grader_files)
     own = executor is None

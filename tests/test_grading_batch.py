@@ -101,6 +101,7 @@ def _shuffled() -> nbformat.NotebookNode:
     """A duplicated check (one copy above its answer), a deleted one, and one whose metadata is a string."""
     notebook = mini()
     bijectors_check = copy.deepcopy(notebook.cells[BIJECTORS + 1])
+    bijectors_check.id = "copied-check"
     notebook.cells[DATA + 1].metadata["flowlab"] = "moons_data"
     del notebook.cells[ZSAMPLES + 1]  # the base_samples check
     notebook.cells.insert(BIJECTORS - 1, bijectors_check)  # above the bijectors answer
@@ -438,6 +439,12 @@ def test_replacing_a_tool_of_the_checks_is_caught(monkeypatch):
 
     monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
     with pytest.raises(checks.CheckFailed, match="the notebook replaced numpy.allclose"):
+        checks.run("base_distribution", {})
+    monkeypatch.undo()
+    import tensorflow_probability as tfp
+
+    monkeypatch.setattr(tfp.distributions.TransformedDistribution, "log_prob", lambda self, x: 0.0, raising=False)
+    with pytest.raises(checks.CheckFailed, match=r"replaced .*TransformedDistribution.log_prob"):
         checks.run("base_distribution", {})
     monkeypatch.undo()
     monkeypatch.setattr(checks, "bijectors", lambda namespace: "fine")
