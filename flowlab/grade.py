@@ -260,14 +260,17 @@ def _index_of(cells: list, name: str) -> int:
     return next(i for i, c in enumerate(cells) if isinstance(c, dict) and check_name(c) == name)
 
 
-def _scan(submission: nbformat.NotebookNode) -> list[str]:
-    """Notes on code in non-check cells that reaches for the grader's or the libraries' internals."""
+def _scan(submission: nbformat.NotebookNode, reference: Reference) -> list[str]:
+    """Notes on code in the student's cells that reaches for the grader's or the libraries' internals."""
+    official = {_normalized(cell.source) for cell in reference.cells.values()}
     notes = []
     for number, cell in enumerate(submission.cells):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or check_name(cell):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
+        if _normalized(source) in official:
+            continue  # an official check cell (replaced anyway)
         for pattern, what in _SUSPICIOUS:
             if pattern.search(source):
                 notes.append(f"cell {number + 1} touches {what} (review it)")
@@ -345,7 +348,7 @@ def grade_job(job: Job) -> Grade:
     except Exception as error:  # noqa: BLE001
         grade.results = _all_failed(reference, f"unreadable: malformed notebook ({type(error).__name__}: {error})")
         return grade
-    grade.notes = notes + _scan(submission)
+    grade.notes = notes + _scan(submission, reference)
     work = Path(tempfile.mkdtemp(prefix="flowlab-grade-"))
     try:
         grade = _run(job, reference, graded, key, work, grade)
@@ -421,32 +424,13 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
     cell_timeout = any(r.get("timed_out") for r in records)
     if timed_out or cell_timeout:
         grade.status, why = "timeout", f"not run: the notebook ran out of time ({job.timeout:g} s)"
-    elif died or process.returncode not in (0, 1):
-        grade.status, why = "crashed", "not run: the kernel died or the run crashed (see the log)"
+    elif died:
+        grade.status, why = "crashed", "not run: the kernel died (killed, out of memory, or os._exit)"
+    elif process.returncode not in (0, 1):
+        grade.status, why = "crashed", f"not run: pytest stopped with exit status {process.returncode} (see the log)"
     else:
         grade.status, why = "graded", "the check did not run"
-    by_check: dict[str, dict] = {}
-    for record in records:
-        name = record.get("check")
-        if name in reference.cells and record.get("when") in ("setup", "call"):
-            by_check.setdefault(name, record)  # graded once: the first (only) official cell
-    results_by_name: dict[str, str | None] = {}
-    for name in reference.cells:
-        record = by_check.get(name)
-        if record is None:
-            results_by_name[name] = why if not any(n.startswith(f"check cell '{name}' was deleted")
-                                                   for n in grade.notes) else \
-                "the check cell is missing from the submission"
-        elif record["outcome"] == "passed":
-            results_by_name[name] = None
-        elif record["outcome"] == "failed":
-            message = record.get("message", "")
-            results_by_name[name] = why if ("kernel died" in message or "Kernel dead" in message) \
-                else _failure_message(message)
-        else:  # skipped, xfailed, xpassed: it did not run to a verdict
-            results_by_name[name] = f"{why} ({record['outcome']})" if grade.status != "graded" else \
-                f"the check did not run to a verdict ({record['outcome']})"
-    grade.results = results_by_name
+    grade.results = _verdicts(records, reference, grade.status, why, grade.notes)
     changed = sorted(name for name, digest in _digest(job.sources).items()
                      if _file_digest(package / name) != digest)
     if changed:
@@ -454,6 +438,34 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
         grade.notes.append(reason)
         grade.results = _all_failed(reference, reason)
     return grade
+
+
+def _verdicts(records: Sequence[dict], reference: Reference, status: str, why: str,
+              notes: Sequence[str]) -> dict[str, str | None]:
+    """Each official check's verdict from the plugin's records, matched by check name: None
+    (passed) only for a check whose cell ran and passed; skipped, expected-failure and missing
+    ones fail with ``why`` or the reason."""
+    by_check: dict[str, dict] = {}
+    for record in records:
+        name = record.get("check")
+        if name in reference.cells and record.get("when") in ("setup", "call"):
+            by_check.setdefault(name, record)  # the first record of its (only) official cell
+    verdicts: dict[str, str | None] = {}
+    for name in reference.cells:
+        record = by_check.get(name)
+        if record is None:
+            deleted = f"check cell '{name}' was deleted" in notes
+            verdicts[name] = "the check cell is missing from the submission" if deleted else why
+        elif record.get("outcome") == "passed":
+            verdicts[name] = None
+        elif record.get("outcome") == "failed":
+            message = record.get("message") or ""
+            died = "kernel died" in message or "Kernel dead" in message
+            verdicts[name] = why if died and status != "graded" else _failure_message(message)
+        else:  # skipped, xfailed, xpassed: it did not run to a verdict
+            verdicts[name] = (f"{why} ({record.get('outcome')})" if status != "graded"
+                              else f"the check did not run to a verdict ({record.get('outcome')})")
+    return verdicts
 
 
 def _file_digest(path: Path) -> str | None:

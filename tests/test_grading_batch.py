@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from flowlab import _seal, cli
-from flowlab.grade import (Grade, Job, Reference, _prepare, _relative_names, flowlab_sources, grade_all,
-                           grade_job, write_feedback)
+from flowlab.grade import (Grade, Job, Reference, _prepare, _relative_names, _verdicts, flowlab_sources,
+                           grade_all, grade_job, write_feedback)
 from flowlab.student import make_student_notebook
 
 HERE = Path(__file__).resolve().parent
@@ -257,6 +257,28 @@ def test_unreadable_and_empty_notebooks_need_no_kernel():
         grade = grade_job(_job(content, reference_text))
         assert grade.status == "unreadable" and grade.score == 0 and grade.max_points == 5
         assert all(reason in message for message in grade.results.values()), grade.results
+
+
+def test_only_a_check_that_ran_and_passed_passes_matched_by_name():
+    reference = Reference.from_text(nbformat.writes(make_student_notebook(mini())))
+    records = [  # out of notebook order, with a cell that is not a check and a stray duplicate
+        {"id": "c9", "check": "bijectors", "when": "call", "outcome": "xfailed", "message": ""},
+        {"id": "c2", "check": None, "when": "call", "outcome": "failed", "message": "NameError: x"},
+        {"id": "c5", "check": "base_distribution", "when": "call", "outcome": "skipped", "message": ""},
+        {"id": "c3", "check": "moons_data", "when": "call", "outcome": "passed", "message": ""},
+        {"id": "c4", "check": "moons_data", "when": "call", "outcome": "failed", "message": "late copy"},
+    ]
+    verdicts = _verdicts(records, reference, "graded", "the check did not run", notes=[])
+    assert verdicts == {"moons_data": None,
+                        "base_distribution": "the check did not run to a verdict (skipped)",
+                        "base_samples": "the check did not run",
+                        "bijectors": "the check did not run to a verdict (xfailed)"}
+    timed_out = _verdicts(records, reference, "timeout", "not run: out of time", ["check cell 'base_samples' was deleted"])
+    assert timed_out["bijectors"] == "not run: out of time (xfailed)"
+    assert timed_out["base_samples"] == "the check cell is missing from the submission"
+    failed = [{"id": "c3", "check": "moons_data", "when": "call", "outcome": "failed",
+               "message": "\x1b[91mCheckFailed\x1b[0m: `data` has shape (5, 2). Hint: draw more."}]
+    assert _verdicts(failed, reference, "graded", "", [])["moons_data"] == "`data` has shape (5, 2). Hint: draw more."
 
 
 def test_rows_are_named_by_their_path_below_the_common_folder(tmp_path):
