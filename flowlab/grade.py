@@ -66,6 +66,7 @@ _SUSPICIOUS = [  # code an honest answer to this lab never needs; reported, not 
      "assigning to a library's attribute"),
     (re.compile(r"/proc/|\bos\.environ|\bctypes\b|__closure__|__code__|gc\.get_objects"),
      "process internals"),
+    (re.compile(r"flowlab-grade-|tempfile\.gettempdir|/tmp\b"), "the grader's temporary folders"),
 ]
 
 
