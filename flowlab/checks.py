@@ -31,6 +31,7 @@ see the README's grading section for exactly what is and is not defended.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import types
 import weakref
@@ -379,8 +380,9 @@ def flow_samples(namespace: Mapping[str, Any]) -> str:
     return _ok("zsamples: samples of the trained flow lie on the moons")
 
 
-#: Check name -> function, in notebook order. Names tag the check cells.
-CHECKS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+# run() uses this private table of the checks, which return their line; rebinding the module's
+# names or CHECKS entries changes nothing there (and is detected, see _tampered).
+_TABLE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "moons_data": moons_data,
     "base_distribution": base_distribution,
     "base_samples": base_samples,
@@ -393,7 +395,19 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "flow_samples": flow_samples,
 }
 
-_TABLE = dict(CHECKS)  # run() uses this private copy: rebinding CHECKS entries changes nothing
+
+def _printing(check: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, Any]], None]:
+    """The public form of a check, as older check cells call it: prints ``OK: <line>`` (no seal)."""
+    @functools.wraps(check)
+    def printed(namespace: Mapping[str, Any]) -> None:
+        print(f"OK: {check(namespace)}")
+    return printed
+
+
+#: Check name -> function that prints its OK line, in notebook order. Names tag the check cells.
+CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {name: _printing(f) for name, f in _TABLE.items()}
+(moons_data, base_distribution, base_samples, bijectors, transformed_distribution, flow_chain, keras_model,
+ loss_and_optimizer, training, flow_samples) = CHECKS.values()
 
 
 def _classes() -> list[type]:
