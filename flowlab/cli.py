@@ -2,7 +2,8 @@
 
     flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--epochs 80] ... [--json]
     flowlab student [--solution NB] [--out NB]
-    flowlab grade SUBMISSION.ipynb [...] [--out DIR]
+    flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N]
+    flowlab check NOTEBOOK [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -113,6 +115,16 @@ def _hidden_units(text: str) -> tuple[int, ...]:
     return units
 
 
+def _grading_options(parser: argparse.ArgumentParser) -> None:
+    """The per-notebook limits ``grade`` and ``check`` share."""
+    from flowlab.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+
+    parser.add_argument("--timeout", type=_float_in(0, 86_400, low_open=True), default=DEFAULT_TIMEOUT,
+                        help=f"wall-clock seconds per notebook (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--memory-mb", type=_int_in(256, 1_048_576), default=DEFAULT_MEMORY_MB,
+                        help=f"memory limit per notebook in MiB (default: {DEFAULT_MEMORY_MB})")
+
+
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     """``flowlab train``'s options; their defaults come from flowlab.flows and flowlab.train."""
     from flowlab.flows import ACTIVATIONS, FLOWS
@@ -145,7 +157,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``flowlab`` argument parser (sub-commands: ``train``, ``student``, ``grade``).
+    """The ``flowlab`` argument parser (sub-commands: ``train``, ``student``, ``grade``, ``check``).
 
     Building it imports nothing heavy: ``train``'s options are added when ``train`` is parsed.
     """
@@ -168,12 +180,27 @@ def build_parser() -> argparse.ArgumentParser:
     grade = commands.add_parser(
         "grade", help="grade submitted notebooks and write a table of passed checks",
         description="Run each submission under pytest --nbval-lax with the official check cells, "
-                    "and write grades.csv and grades.md (one row per student, one column per check).")
-    grade.add_argument("submissions", type=Path, nargs="+", help="submitted .ipynb files")
+                    "isolated, in parallel, each within a time and memory limit; write grades.csv "
+                    "(row by row as results arrive), grades.md, and per submission a feedback file, "
+                    "the executed notebook and its log under OUT/submissions/.")
+    grade.add_argument("submissions", type=Path, nargs="+",
+                       help="submitted .ipynb files, or folders searched for them")
     grade.add_argument("--reference", type=Path, default=Path(STUDENT),
                        help=f"notebook holding the official check cells (default: {STUDENT})")
     grade.add_argument("--out", type=Path, default=Path("grades"),
-                       help="folder for grades.csv and grades.md (default: grades)")
+                       help="output folder (default: grades)")
+    _grading_options(grade)
+    grade.add_argument("--workers", type=_int_in(1, 1024), default=os.cpu_count() or 1,
+                       help="submissions graded at once (default: the number of cores, "
+                            f"{os.cpu_count() or 1} here)")
+    check = commands.add_parser(
+        "check", help="check one notebook exactly as the instructor's grading would",
+        description="Grade one notebook as `flowlab grade` does and print each check's result. "
+                    "Exit status 0 when every check passes, 1 otherwise.")
+    check.add_argument("notebook", type=Path, help="your notebook (.ipynb)")
+    check.add_argument("--reference", type=Path, default=Path(STUDENT),
+                       help=f"notebook holding the official check cells (default: {STUDENT})")
+    _grading_options(check)
     return parser
 
 
@@ -193,21 +220,54 @@ def _student(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grade(args: argparse.Namespace) -> int:
-    from flowlab.grade import grade_notebook, write_tables
+def _notebooks(paths: list[Path]) -> list[Path] | str:
+    """Expand folders into the notebooks under them; an error message for a bad path."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.ipynb")
+                            if ".ipynb_checkpoints" not in p.parts and p.is_file())
+        elif path.is_file() and path.suffix == ".ipynb":
+            found.append(path)
+        else:
+            return f"argument submissions: not a notebook file or folder: {str(path)!r}"
+    return found or "argument submissions: no .ipynb files found in " + ", ".join(map(str, paths))
 
-    for path in [args.reference, *args.submissions]:
-        if not path.is_file() or path.suffix != ".ipynb":
-            print(f"flowlab grade: error: not a notebook file: {str(path)!r}", file=sys.stderr)
-            return 2
-    grades = []
-    for path in args.submissions:
-        print(f"grading {path} ...", flush=True)
-        grade = grade_notebook(path, args.reference)
-        print(f"  {grade.passed}/{len(grade.results)} checks passed", flush=True)
-        grades.append(grade)
-    csv_path, md_path = write_tables(grades, args.out)
-    print(f"wrote {csv_path} and {md_path}")
+
+def _reference_error(path: Path) -> str | None:
+    if not path.is_file() or path.suffix != ".ipynb":
+        return f"argument --reference: not a notebook file: {str(path)!r}"
+    try:
+        from flowlab.grade import Reference
+
+        Reference.from_text(path.read_text())
+    except Exception as error:  # noqa: BLE001 - any problem is the instructor's to fix
+        return f"argument --reference: cannot use {str(path)!r}: {error}"
+    return None
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from flowlab.grade import grade_all
+
+    problem = _reference_error(args.reference)
+    submissions = _notebooks(args.submissions)
+    if problem or isinstance(submissions, str):
+        print(f"flowlab grade: error: {problem or submissions}", file=sys.stderr)
+        return 2
+    print(f"grading {len(submissions)} notebooks, {args.workers} at a time, "
+          f"{args.timeout:g} s each at most; rows go to {args.out / 'grades.csv'} as they finish",
+          flush=True)
+    start = time.perf_counter()
+
+    def report(grade) -> None:  # type: ignore[no-untyped-def]
+        print(f"  {grade.submission}: {grade.status}, {grade.score:g}/{grade.max_points:g} points "
+              f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}",
+              flush=True)
+
+    grades = grade_all(submissions, args.reference, args.out, workers=args.workers,
+                       timeout=args.timeout, memory_mb=args.memory_mb, progress=report)
+    print(f"graded {len(grades)} notebooks in {time.perf_counter() - start:.0f} s; wrote "
+          f"{args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
     return 0
 
 
@@ -227,6 +287,29 @@ def _usable_folder(out: Path) -> str | None:
     except OSError as error:
         return error.strerror or type(error).__name__
     return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from flowlab.grade import grade_notebook
+
+    problem = _reference_error(args.reference)
+    if not problem and (not args.notebook.is_file() or args.notebook.suffix != ".ipynb"):
+        problem = f"argument notebook: not a notebook file: {str(args.notebook)!r}"
+    if problem:
+        print(f"flowlab check: error: {problem}", file=sys.stderr)
+        return 2
+    print(f"checking {args.notebook} as the grader would (at most {args.timeout:g} s) ...", flush=True)
+    grade = grade_notebook(args.notebook, args.reference, timeout=args.timeout, memory_mb=args.memory_mb)
+    width = max(len(name) for name in grade.results)
+    for name, message in grade.results.items():
+        earned = grade.points[name] if message is None else 0
+        print(f"{name:<{width}}  {earned:g}/{grade.points[name]:g}  "
+              f"{'pass' if message is None else 'FAIL: ' + message}")
+    for note in grade.notes:
+        print(f"note: {note}")
+    print(f"{grade.status}: {grade.score:g}/{grade.max_points:g} points, "
+          f"{grade.passed} of {len(grade.results)} checks passed")
+    return 0 if grade.status == "graded" and grade.passed == len(grade.results) else 1
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -308,7 +391,7 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowlab`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    commands = {"train": _train, "student": _student, "grade": _grade}
+    commands = {"train": _train, "student": _student, "grade": _grade, "check": _check}
     return commands[args.command](args)
 
 

@@ -1,59 +1,155 @@
-"""Grade submitted notebooks with nbval and tabulate which checks passed.
+"""Grade submitted notebooks with nbval, safely and at scale.
 
-Before running, every check cell of a submission is replaced by the official
-one from the reference (student) notebook, source and expected output, so an
-edited or deleted check cannot pass; then ``pytest --nbval-lax`` runs the
-notebook, executing every cell and comparing the check cells' output.
+Each submission becomes one :class:`Job` (its bytes, the reference notebook's text and a
+copy of flowlab's sources: everything needed, so a job runs on any
+:class:`concurrent.futures.Executor`, a Dask cluster's included) and one :class:`Grade`:
+
+1. The submission is read; a file that is not a notebook, or has no cells, is graded
+   ``unreadable``. Its check cells are found by name (``metadata.flowlab.check``, or
+   the official source) and replaced by the official ones; edited, deleted, duplicated
+   and moved check cells are noted.
+2. ``pytest --nbval-lax`` runs it in a fresh temporary folder (its home, temp and
+   IPython folders too), with its own copy of flowlab first on ``PYTHONPATH``, a memory
+   limit, a wall-clock timeout for the whole notebook, and a random key that seals the
+   official checks' OK lines (:mod:`flowlab._seal`). A small pytest plugin
+   (:mod:`flowlab._nbval_plugin`) records each cell's result as it finishes, keeps stderr
+   out of the comparison and notices a dead kernel.
+3. Results are matched to checks by name. Only a check whose cell ran and printed its
+   expected (sealed) line passes; skipped, expected-failure and missing ones fail with the
+   reason. The run is ``graded``, ``timeout``, ``crashed`` or ``unreadable``.
+4. Afterwards the copy of flowlab is verified; a submission that wrote to it fails every
+   check. :func:`grade_all` also verifies the reference notebook and flowlab's installed
+   sources after each submission, and writes ``grades.csv`` row by row as results arrive.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
+import hashlib
+import json
+import os
 import re
+import secrets
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ElementTree
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from flowlab import _seal
 from flowlab.student import check_name
 
-__all__ = ["Grade", "grade_notebook", "grade_all", "write_tables"]
+__all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
+           "make_jobs", "write_tables", "write_feedback", "flowlab_sources", "check_name"]
 
-_ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")  # raw, or as JUnit XML escapes it
+STATUSES = ("graded", "timeout", "crashed", "unreadable")
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MEMORY_MB = 4096
+PLUGIN = "_flowlab_nbval_plugin"
+_PACKAGE = Path(__file__).resolve().parent
+_ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"^(\w*(?:Error|Failed|Exception)\w*): (.+)$")
+_CHECK_CALL = re.compile(r"""flowlab\.checks\.run\(\s*["'](\w+)["']""")
+_SUSPICIOUS = [  # code an honest answer to this lab never needs; reported, not penalised
+    (re.compile(r"flowlab\.checks|\bchecks\s*\.\s*\w+\s*=|from\s+flowlab\.checks\s+import"), "the checker"),
+    (re.compile(r"_LEDGER|_SNAPSHOT|_TABLE|_KEY\b|FLOWLAB_GRADING|_seal"), "the checker's internals"),
+    (re.compile(r"\bsetattr\s*\(|__builtins__|\bimport\s+builtins|sys\.modules"), "patching modules"),
+    (re.compile(r"^\s*(np|numpy|tf|tfp|tfd|tfb|flowlab|plots)\.[\w.]+\s*=(?!=)", re.M),
+     "assigning to a library's attribute"),
+    (re.compile(r"/proc/|\bos\.environ|\bctypes\b|__closure__|__code__|gc\.get_objects"),
+     "process internals"),
+    (re.compile(r"flowlab-grade-|tempfile\.gettempdir|/tmp\b"), "the grader's temporary folders"),
+]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The official check cells of a reference (student) notebook, in order, with their points."""
+
+    text: str
+    cells: dict[str, dict]
+    points: dict[str, float]
+    before: dict[str, str | None]  # check -> id of the cell just above it (its answer)
+
+    @classmethod
+    def from_text(cls, text: str) -> Reference:
+        notebook = nbformat.reads(text, as_version=4)
+        cells: dict[str, dict] = {}
+        points: dict[str, float] = {}
+        before: dict[str, str | None] = {}
+        previous: str | None = None
+        for cell in notebook.cells:
+            name = check_name(cell)
+            if name:
+                if name in cells:
+                    raise ValueError(f"reference notebook: check {name!r} has two cells")
+                cells[name] = cell
+                value = cell.metadata["flowlab"].get("points", 1)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ValueError(f"reference notebook: check {name!r} has points={value!r}; "
+                                     "points must be a number >= 0")
+                points[name] = float(value)
+                before[name] = previous
+            previous = cell.get("id")
+        if not cells:
+            raise ValueError("the reference notebook has no check cells (metadata.flowlab.check)")
+        return cls(text=text, cells=cells, points=points, before=before)
 
 
 @dataclass
 class Grade:
-    """One submission's result: check name -> None (passed) or the failure message."""
+    """One submission's result. ``results`` maps check name -> None (passed) or the reason it failed."""
 
-    student: str
-    path: str
-    results: dict[str, str | None] = field(default_factory=dict)
+    submission: str
+    status: str
+    results: dict[str, str | None]
+    points: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    executed: str | None = None  # the executed notebook (JSON), for disputes
+    log: str = ""
 
     @property
     def passed(self) -> int:
         return sum(message is None for message in self.results.values())
 
+    @property
+    def score(self) -> float:
+        return sum(self.points[name] for name, message in self.results.items() if message is None)
 
-def _official_checks(reference: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    checks = {check_name(cell): cell for cell in reference.cells if check_name(cell)}
-    if not checks:
-        raise ValueError("the reference notebook has no check cells (metadata.flowlab.check)")
-    return checks
+    @property
+    def max_points(self) -> float:
+        return sum(self.points.values())
 
 
-def _with_official_checks(submission: nbformat.NotebookNode,
-                          official: dict[str, nbformat.NotebookNode]) -> nbformat.NotebookNode:
-    for i, cell in enumerate(submission.cells):
-        name = check_name(cell)
-        if name in official:
-            submission.cells[i] = nbformat.from_dict(dict(official[name]))
-    return submission
+@dataclass(frozen=True)
+class Job:
+    """Everything one submission's grading needs, picklable for any executor."""
+
+    submission: str  # its name in the tables: the path relative to the submissions' common folder
+    content: bytes
+    reference: str
+    sources: tuple[tuple[str, bytes], ...]
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB
+    threads: int | None = None  # CPU threads for the notebook's TensorFlow; None: its default
+
+
+def flowlab_sources(package: Path = _PACKAGE) -> tuple[tuple[str, bytes], ...]:
+    """flowlab's Python sources, name -> bytes (what each submission gets a private copy of)."""
+    return tuple((p.name, p.read_bytes()) for p in sorted(package.glob("*.py")))
+
+
+def _digest(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files}
 
 
 def _failure_message(text: str) -> str:
@@ -64,69 +160,494 @@ def _failure_message(text: str) -> str:
         kind, message = errors[-1].groups()
         return message if kind == "CheckFailed" else f"{kind}: {message}"
     if any("Cell outputs differ" in line for line in lines):
-        return "the check's output differs from the expected output"
+        return "the check's output differs from the expected output (was it printed by the official checker?)"
+    if any("Timeout of" in line for line in lines):
+        return "the cell ran out of time"
     return next((line for line in lines if line), "failed")
 
 
-def grade_notebook(path: str | Path, reference: str | Path, timeout: int = 1800) -> Grade:
-    """Run one submission under ``pytest --nbval-lax`` and collect its checks' results."""
-    path = Path(path)
-    official = _official_checks(nbformat.read(str(reference), as_version=4))
-    submission = _with_official_checks(nbformat.read(str(path), as_version=4), official)
-    code_cells = [cell for cell in submission.cells if cell.cell_type == "code"]
-    grade = Grade(student=path.stem, path=str(path))
-    present = {check_name(cell) for cell in code_cells}
-    with tempfile.TemporaryDirectory() as work:
-        graded = Path(work) / path.name
-        nbformat.write(submission, str(graded))
-        report = Path(work) / "report.xml"
-        subprocess.run(
-            [sys.executable, "-m", "pytest", str(graded), "--nbval-lax", "--nbval-current-env",
-             "-p", "no:cacheprovider", "-o", "addopts=", "-q", f"--junitxml={report}",
-             f"--rootdir={work}"],
-            cwd=path.parent.resolve(), capture_output=True, text=True, timeout=timeout)
-        cases = {}
-        if report.exists():
-            for case in ElementTree.parse(report).getroot().iter("testcase"):
-                problem = next((child for child in case if child.tag in ("failure", "error")), None)
-                cases[case.get("name")] = None if problem is None else _failure_message(
-                    (problem.get("message") or "") + "\n" + (problem.text or ""))
-    for number, cell in enumerate(code_cells):
-        name = check_name(cell)
-        if name:
-            grade.results[name] = cases.get(f"Cell {number}", "the check did not run")
-    for name in official:
-        if name not in present:
-            grade.results[name] = "the check cell is missing from the submission"
-    grade.results = {name: grade.results[name] for name in official}
+def _all_failed(reference: Reference, reason: str) -> dict[str, str | None]:
+    return {name: reason for name in reference.cells}
+
+
+def _normalized(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _prepare(submission: nbformat.NotebookNode, reference: Reference,
+             key: str) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The copy that runs (official check cells, sealed expected outputs) and tamper notes."""
+    official_source = {name: _normalized(cell.source) for name, cell in reference.cells.items()}
+    by_source = {source: name for name, source in official_source.items()}
+    notes: list[str] = []
+    names: list[str | None] = []
+    for cell in submission.cells:
+        names.append(_identify(cell, reference, by_source, notes))
+    # a check that appears more than once is graded once: at its first place below its answer
+    ids = [c.get("id") if isinstance(c, dict) else None for c in submission.cells]
+    chosen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name is None:
+            continue
+        answer = reference.before.get(name)
+        below = not (answer and answer in ids) or ids.index(answer) < index
+        if name not in chosen or (below and not _below(chosen[name], answer, ids)):
+            chosen[name] = index
+    seen = {name: names.count(name) for name in chosen}
+    order = [name for index, name in enumerate(names) if name is not None and chosen[name] == index]
+    cells = []
+    for index, (cell, name) in enumerate(zip(submission.cells, names)):
+        if name is None:
+            cells.append(cell)
+            continue
+        if chosen[name] != index:
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if _normalized(source) != official_source[name]:
+            notes.append(f"check cell '{name}' was edited (the official one was run)")
+        official = nbformat.from_dict(json.loads(json.dumps(reference.cells[name])))
+        for output in official.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = _seal.seal_text(output.get("text", ""), key, name)
+        cells.append(official)
+    for name, count in seen.items():
+        if count > 1:
+            notes.append(f"check cell '{name}' appears {count} times (graded once: the first copy below its answer)")
+    for name in reference.cells:
+        if name not in seen:
+            notes.append(f"check cell '{name}' was deleted")
+    expected = [name for name in reference.cells if name in seen]
+    if order != expected:
+        notes.append("check cells are out of order: " + ", ".join(order))
+    ids = [c.get("id") for c in cells if isinstance(c, dict)]
+    for name in order:
+        answer = reference.before.get(name)
+        if answer and answer in ids and ids.index(answer) > _index_of(cells, name):
+            notes.append(f"check cell '{name}' was moved above the answer it checks")
+    for number, cell in enumerate(cells):  # nbformat wants unique ids; ours are only for matching
+        if isinstance(cell, dict):
+            cell["id"] = f"cell-{number}"
+    graded = nbformat.v4.new_notebook(cells=cells, metadata=submission.get("metadata", {}))
+    return graded, notes
+
+
+def _below(index: int, answer: str | None, ids: list) -> bool:
+    return not (answer and answer in ids) or ids.index(answer) < index
+
+
+def _identify(cell: object, reference: Reference, by_source: dict[str, str], notes: list[str]) -> str | None:
+    """Which official check a submitted cell is (by metadata, else by its source), or None."""
+    if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        return None
+    name = check_name(cell)
+    if name in reference.cells:
+        return name
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else str(source)
+    call = _CHECK_CALL.search(source)
+    guess = by_source.get(_normalized(source)) or (call.group(1) if call else None)
+    if guess in reference.cells:
+        notes.append(f"check cell '{guess}': its metadata was changed")
+        return guess
+    if name is not None:
+        notes.append(f"a cell is tagged with an unknown check {name!r}")
+    elif isinstance(cell.get("metadata"), dict) and "flowlab" in cell["metadata"]:
+        notes.append("a cell has malformed flowlab metadata")
+    return None
+
+
+def _index_of(cells: list, name: str) -> int:
+    return next(i for i, c in enumerate(cells) if isinstance(c, dict) and check_name(c) == name)
+
+
+def _scan(submission: nbformat.NotebookNode, reference: Reference) -> list[str]:
+    """Notes on code in the student's cells that reaches for the grader's or the libraries' internals."""
+    official = {_normalized(cell.source) for cell in reference.cells.values()}
+    notes = []
+    for number, cell in enumerate(submission.cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if _normalized(source) in official:
+            continue  # an official check cell (replaced anyway)
+        for pattern, what in _SUSPICIOUS:
+            if pattern.search(source):
+                notes.append(f"cell {number + 1} touches {what} (review it)")
+    return notes
+
+
+_LAUNCHER = """\
+import os, resource, sys
+limit = int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[2:]])
+"""
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """Kill pytest and everything it started (the kernel runs in its own session)."""
+    try:
+        import psutil
+
+        children = psutil.Process(process.pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - the process may be gone already
+        children = []
+    for victim in children:
+        try:
+            victim.kill()
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _remove(folder: Path) -> None:
+    def writable(function: Callable, path: str, _: object) -> None:
+        os.chmod(path, stat.S_IRWXU)
+        os.chmod(os.path.dirname(path), stat.S_IRWXU)
+        function(path)
+
+    shutil.rmtree(folder, onexc=writable) if sys.version_info >= (3, 12) else \
+        shutil.rmtree(folder, onerror=writable)
+
+
+def _executed(graded: nbformat.NotebookNode, records: list[dict]) -> str:
+    outputs = {r["id"]: r["outputs"] for r in records if r.get("when") == "call"}
+    for cell in graded.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [nbformat.from_dict(o) for o in outputs.get(cell.get("id"), [])]
+    return nbformat.writes(graded)
+
+
+def grade_job(job: Job) -> Grade:
+    """Grade one submission (see the module docstring); never raises for a bad submission."""
+    start = time.monotonic()
+    reference = Reference.from_text(job.reference)
+    grade = Grade(job.submission, "unreadable", {}, dict(reference.points))
+    try:
+        submission = nbformat.reads(job.content.decode("utf-8"), as_version=4)
+        if not isinstance(submission.get("cells"), list):
+            raise ValueError("it has no list of cells")
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a row, not a crash
+        kind = type(error).__name__
+        reason = f"unreadable: not a Jupyter notebook ({kind}: {str(error).splitlines()[0][:120] if str(error) else ''})"
+        grade.results, grade.seconds = _all_failed(reference, reason), time.monotonic() - start
+        return grade
+    if not any(isinstance(c, dict) and c.get("cell_type") == "code" for c in submission.cells):
+        grade.results = _all_failed(reference, "unreadable: the notebook has no code cells")
+        grade.seconds = time.monotonic() - start
+        return grade
+    key = secrets.token_hex(16)
+    try:
+        graded, notes = _prepare(submission, reference, key)
+    except Exception as error:  # noqa: BLE001
+        grade.results = _all_failed(reference, f"unreadable: malformed notebook ({type(error).__name__}: {error})")
+        return grade
+    grade.notes = notes + _scan(submission, reference)
+    work = Path(tempfile.mkdtemp(prefix="flowlab-grade-"))
+    try:
+        grade = _run(job, reference, graded, key, work, grade)
+    finally:
+        _remove(work)
+    grade.seconds = time.monotonic() - start
     return grade
 
 
-def grade_all(paths: list[Path], reference: str | Path) -> list[Grade]:
-    """Grade each submission in turn."""
-    return [grade_notebook(path, reference) for path in paths]
+def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str, work: Path,
+         grade: Grade) -> Grade:
+    grader = work / "grader"
+    package = grader / "flowlab"
+    package.mkdir(parents=True)
+    for name, data in job.sources:
+        (package / name).write_bytes(data)
+    (grader / f"{PLUGIN}.py").write_bytes(dict(job.sources)["_nbval_plugin.py"])
+    startup = work / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-flowlab-grading.py").write_text(
+        "import flowlab.checks  # takes the grading key out of the environment before any cell runs\n")
+    for folder in (package, grader, startup):
+        for path in folder.iterdir():
+            if path.is_file():
+                path.chmod(0o444)
+        folder.chmod(0o555)
+    for name in ("home", "tmp", "run"):
+        (work / name).mkdir()
+    notebook = work / "run" / "submission.ipynb"
+    nbformat.write(graded, str(notebook))
+    (work / "run" / "pytest.ini").write_text("[pytest]\n")
+    results = work / "results.jsonl"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FLOWLAB_", "PYTEST_", "JUPYTER_", "IPYTHON", "PYTHONPATH", "MPL"))}
+    env.update(PYTHONPATH=str(grader), IPYTHONDIR=str(work / "ipython"), HOME=str(work / "home"),
+               TMPDIR=str(work / "tmp"), PYTHONDONTWRITEBYTECODE="1", **{_seal.KEY_VARIABLE: key},
+               FLOWLAB_NBVAL_RESULTS=str(results), JUPYTER_PLATFORM_DIRS="1")
+    if job.threads:  # N notebooks at once on N cores: one each, not N fighting over all of them
+        env.update(TF_NUM_INTRAOP_THREADS=str(job.threads), TF_NUM_INTEROP_THREADS="1",
+                   OMP_NUM_THREADS=str(job.threads))
+    command = [sys.executable, "-c", _LAUNCHER, str(job.memory_mb), str(notebook), "--nbval-lax",
+               "--nbval-current-env", "-p", PLUGIN, "-p", "no:cacheprovider", "-q",
+               f"--nbval-cell-timeout={max(1, int(job.timeout))}", "-c", str(work / "run" / "pytest.ini"),
+               f"--rootdir={work / 'run'}"]
+    log_path = work / "pytest.log"
+    timed_out = False
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=work / "run", env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            process.wait(timeout=job.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if process.poll() is None or timed_out:
+                _kill_tree(process)
+    records = []
+    if results.exists():
+        for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass  # a line cut short by the kill
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    stderr = [f"--- stderr of cell {r['id']} ---\n" + "".join(o.get("text", "") for o in r["outputs"]
+              if o.get("output_type") == "stream" and o.get("name") == "stderr") for r in records
+              if any(o.get("name") == "stderr" for o in r["outputs"])]
+    grade.log = log_text + ("\n" + "\n".join(stderr) if stderr else "")
+    grade.executed = _executed(graded, records)
+
+    died = any("kernel died" in (r.get("message") or "") or "Kernel dead" in (r.get("message") or "")
+               for r in records)
+    cell_timeout = any(r.get("timed_out") for r in records)
+    if timed_out or cell_timeout:
+        grade.status, why = "timeout", f"not run: the notebook ran out of time ({job.timeout:g} s)"
+    elif died:
+        grade.status, why = "crashed", "not run: the kernel died (killed, out of memory, or os._exit)"
+    elif process.returncode not in (0, 1):
+        grade.status, why = "crashed", f"not run: pytest stopped with exit status {process.returncode} (see the log)"
+    else:
+        grade.status, why = "graded", "the check did not run"
+    grade.results = _verdicts(records, reference, grade.status, why, grade.notes)
+    changed = sorted(name for name, digest in _digest(job.sources).items()
+                     if _file_digest(package / name) != digest)
+    if changed:
+        reason = "the submission changed the grader's files while it ran: " + ", ".join(changed)
+        grade.notes.append(reason)
+        grade.results = _all_failed(reference, reason)
+    return grade
 
 
-def write_tables(grades: list[Grade], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``grades.csv`` and ``grades.md``: one row per student, one column per check."""
+def _verdicts(records: Sequence[dict], reference: Reference, status: str, why: str,
+              notes: Sequence[str]) -> dict[str, str | None]:
+    """Each official check's verdict from the plugin's records, matched by check name: None
+    (passed) only for a check whose cell ran and passed; skipped, expected-failure and missing
+    ones fail with ``why`` or the reason."""
+    by_check: dict[str, dict] = {}
+    for record in records:
+        name = record.get("check")
+        if name in reference.cells and record.get("when") in ("setup", "call"):
+            by_check.setdefault(name, record)  # the first record of its (only) official cell
+    verdicts: dict[str, str | None] = {}
+    for name in reference.cells:
+        record = by_check.get(name)
+        if record is None:
+            deleted = f"check cell '{name}' was deleted" in notes
+            verdicts[name] = "the check cell is missing from the submission" if deleted else why
+        elif record.get("outcome") == "passed":
+            verdicts[name] = None
+        elif record.get("outcome") == "failed":
+            message = record.get("message") or ""
+            died = "kernel died" in message or "Kernel dead" in message
+            verdicts[name] = why if died and status != "graded" else _failure_message(message)
+        else:  # skipped, xfailed, xpassed: it did not run to a verdict
+            verdicts[name] = (f"{why} ({record.get('outcome')})" if status != "graded"
+                              else f"the check did not run to a verdict ({record.get('outcome')})")
+    return verdicts
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def grade_notebook(path: str | Path, reference: str | Path, timeout: float = DEFAULT_TIMEOUT,
+                   memory_mb: int = DEFAULT_MEMORY_MB) -> Grade:
+    """Grade one submission file against a reference notebook file."""
+    path = Path(path)
+    job = Job(submission=path.name, content=path.read_bytes(), reference=Path(reference).read_text(),
+              sources=flowlab_sources(), timeout=timeout, memory_mb=memory_mb)
+    return grade_job(job)
+
+
+def _relative_names(paths: Sequence[Path]) -> list[str]:
+    """Each path relative to the submissions' common folder (unique when the paths are)."""
+    resolved = [p.resolve() for p in paths]
+    if len(resolved) == 1:
+        return [resolved[0].name]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [p.relative_to(root).as_posix() for p in resolved]
+
+
+def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAULT_TIMEOUT,
+              memory_mb: int = DEFAULT_MEMORY_MB, threads: int | None = None) -> list[Job]:
+    """One job per submission file (duplicates of the same file dropped)."""
+    unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    sources = flowlab_sources()
+    jobs = []
+    for path, name in zip(unique, _relative_names(unique)):
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            content = f"could not read the file: {error}".encode()
+        jobs.append(Job(name, content, reference_text, sources, timeout, memory_mb, threads))
+    return jobs
+
+
+_TABLE_HEAD = ["submission", "status", "points", "max_points", "checks_passed", "notes"]
+
+
+def _csv_row(grade: Grade, names: Sequence[str]) -> list[str]:
+    return [grade.submission, grade.status, f"{grade.score:g}", f"{grade.max_points:g}",
+            f"{grade.passed}/{len(grade.results)}", "; ".join(grade.notes),
+            *("pass" if grade.results[n] is None else f"FAIL: {grade.results[n]}" for n in names)]
+
+
+def _split_hint(message: str) -> tuple[str, str]:
+    text, _, hint = message.partition("Hint:")
+    return text.strip(), hint.strip()
+
+
+def write_feedback(grade: Grade, path: str | Path) -> Path:
+    """The student's feedback: each check, its points, pass/fail, what is wrong and the hint."""
+    path = Path(path)
+    lines = [f"# Feedback: {grade.submission}", "",
+             f"Status: **{grade.status}**. Points: **{grade.score:g} / {grade.max_points:g}** "
+             f"({grade.passed} of {len(grade.results)} checks passed).", "",
+             "| check | points | result |", "| --- | --- | --- |"]
+    for name, message in grade.results.items():
+        earned = grade.points[name] if message is None else 0
+        lines.append(f"| {name} | {earned:g} / {grade.points[name]:g} | {'pass' if message is None else 'FAIL'} |")
+    failed = [(n, m) for n, m in grade.results.items() if m is not None]
+    if failed:
+        lines += ["", "## What to fix", ""]
+        for name, message in failed:
+            text, hint = _split_hint(message)
+            lines.append(f"- **{name}**: {text}" + (f"  \n  *Hint:* {hint}" if hint else ""))
+    if grade.notes:
+        lines += ["", "## Notes from the grader", ""] + [f"- {note}" for note in grade.notes]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _keep(grade: Grade, out_dir: Path) -> None:
+    """Feedback, executed notebook and log under ``out_dir/submissions/<submission>/``."""
+    relative = Path(grade.submission)
+    folder = out_dir / "submissions" / relative.parent / relative.name.replace(".ipynb", "")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_feedback(grade, folder / "feedback.md")
+    (folder / "log.txt").write_text(grade.log)
+    if grade.executed:
+        (folder / "executed.ipynb").write_text(grade.executed)
+
+
+def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str | Path, *,
+              executor: concurrent.futures.Executor | None = None, workers: int | None = None,
+              timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
+              progress: Callable[[Grade], None] | None = None) -> list[Grade]:
+    """Grade every submission, ``workers`` at a time (default: the number of cores), or on
+    ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
+    ``get_executor()``). Rows are appended to ``out_dir/grades.csv`` as results arrive; at the
+    end the CSV is rewritten sorted and ``grades.md`` written. Returns the grades, sorted."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    reference = Path(reference)
+    reference_text = reference.read_text()
+    names = list(Reference.from_text(reference_text).cells)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = list(grades[0].results) if grades else []
+    threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
+    jobs = make_jobs([Path(p) for p in paths], reference_text, timeout, memory_mb, threads)
+    grader_files = [(reference.name, reference.read_bytes()), *flowlab_sources()]
+    trusted = _digest(grader_files)
+    own = executor is None
+    pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    grades: list[Grade] = []
+    csv_path = out_dir / "grades.csv"
+    try:
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*_TABLE_HEAD, *names])
+            handle.flush()
+            futures = {pool.submit(grade_job, job): job for job in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                job = futures[future]
+                try:
+                    grade = future.result()
+                except Exception as error:  # noqa: BLE001 - the grader's own failure: still a row
+                    reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
+                    grade = Grade(job.submission, "crashed", {n: reason for n in names},
+                                  dict(Reference.from_text(reference_text).points))
+                now = _digest([(reference.name, _read(reference)),
+                               *((n, _read(_PACKAGE / n)) for n, _ in flowlab_sources())])
+                changed = sorted(n for n in trusted if now.get(n) != trusted[n])
+                if changed:
+                    grade.notes.append("the grader's files changed on disk during this run: "
+                                       + ", ".join(changed) + " (grading used the copies read at start)")
+                writer.writerow(_csv_row(grade, names))
+                handle.flush()
+                _keep(grade, out_dir)
+                grades.append(grade)
+                if progress:
+                    progress(grade)
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    grades.sort(key=lambda g: g.submission)
+    write_tables(grades, out_dir, names)
+    return grades
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def write_tables(grades: Sequence[Grade], out_dir: str | Path,
+                 names: Sequence[str] | None = None) -> tuple[Path, Path]:
+    """Write ``grades.csv`` and ``grades.md``: one row per submission, one column per check."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = list(names if names is not None else (grades[0].results if grades else []))
     csv_path, md_path = out_dir / "grades.csv", out_dir / "grades.md"
-    with csv_path.open("w", newline="") as handle:
+    partial = csv_path.with_suffix(".csv.tmp")
+    with partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "passed", "total", *names])
-        for g in grades:
-            writer.writerow([g.student, g.passed, len(g.results),
-                             *("pass" if g.results[n] is None else f"FAIL: {g.results[n]}" for n in names)])
-    rows = ["| student | passed | " + " | ".join(names) + " |",
-            "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+        writer.writerow([*_TABLE_HEAD, *names])
+        for grade in grades:
+            writer.writerow(_csv_row(grade, names))
+    partial.replace(csv_path)
+    rows = ["| submission | status | points | " + " | ".join(names) + " |",
+            "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]
     for g in grades:
         marks = ("✓" if g.results[n] is None else "✗" for n in names)
-        rows.append(f"| {g.student} | {g.passed}/{len(g.results)} | " + " | ".join(marks) + " |")
-    failures = [f"- **{g.student}**, {n}: {g.results[n]}" for g in grades for n in names
+        rows.append(f"| {g.submission} | {g.status} | {g.score:g}/{g.max_points:g} | " + " | ".join(marks) + " |")
+    failures = [f"- **{g.submission}**, {n}: {g.results[n]}" for g in grades for n in names
                 if g.results[n] is not None]
+    notes = [f"- **{g.submission}**: {note}" for g in grades for note in g.notes]
     text = "\n".join(rows) + "\n"
+    if notes:
+        text += "\n### Notes (possible tampering, review these)\n\n" + "\n".join(notes) + "\n"
     if failures:
         text += "\n### Failures\n\n" + "\n".join(failures) + "\n"
     md_path.write_text(text)

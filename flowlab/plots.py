@@ -236,7 +236,7 @@ def plot_density_snapshots(snapshots: Sequence, lim: float | Sequence[float] = 2
         _label(ax, f"epoch {snapshot.epoch}\nheld-out NLL {snapshot.heldout_nll:.3f}",
                ("$x_1$", "$x_2$" if i == 0 else ""))  # one shared y axis, labelled once
     fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="density p(x)")
-    floor = f" (exact entropy, the floor: {entropy:.3f} nats)" if entropy is not None else ""
+    floor = f" (floor: the truth's entropy, {entropy:.3f} nats)" if entropy is not None else ""
     fig.suptitle(f"The density as it trains: one colour scale for all panels{floor}")
     return fig
 

@@ -36,8 +36,12 @@ STUDENT_NOTE = (
 
 
 def check_name(cell: nbformat.NotebookNode) -> str | None:
-    """The check a cell runs (from its metadata), or None for an ordinary cell."""
-    return cell.get("metadata", {}).get("flowlab", {}).get("check")
+    """The check a cell runs (from ``metadata.flowlab.check``), or None for an ordinary cell
+    or malformed metadata (a submission's metadata can be anything)."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    flowlab = metadata.get("flowlab") if isinstance(metadata, dict) else None
+    name = flowlab.get("check") if isinstance(flowlab, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def strip_solutions(source: str) -> str:

@@ -1,9 +1,30 @@
 """Every branch of flowlab.checks, in-process, on small hand-built notebook namespaces.
 
-Each check gets a namespace holding a right answer (it prints ``OK: ...``) and then, one at a
-time, the wrong answers each of its branches is there to catch (it raises CheckFailed saying so).
+Each check gets a namespace holding a right answer (``flowlab.checks.run`` prints one ``OK: ...``
+line) and then, one at a time, the wrong answers each of its branches is there to catch (it
+raises CheckFailed saying so, and prints nothing).
+
+The later checks are stateful: flow_chain, keras_model, loss_and_optimizer and training remember
+what they saw, and each later check needs the earlier ones to have passed in this process, on
+the same objects. So the namespaces here are built up in notebook order, through ``checks.run``,
+as a notebook would. Building and checking the lab's chain (its networks must be [128, 128]) takes
+seconds, so it is done once per module and saved as a :class:`Stage` (the namespace, what the
+checks remembered, the networks' weights), which each test starts from. checks.py has no public
+reset: its memory is the private ``_LEDGER`` that only a fresh kernel clears, so the autouse
+fixture below clears it around every test, as a fresh kernel would, and a Stage puts back exactly
+what the checks themselves recorded. Nothing here changes what a check does.
+
+A right answer for ``training`` needs a genuinely trained flow (held-out NLL within 0.5 nats of
+the exact density): about 800 Adam steps of the lab's networks, some 25 s on a CPU. That case, and
+the flow_samples cases that need the training check to have passed, are marked ``slow``; the full
+lab's training is also covered by the slow notebook tests in tests/test_grading.py. Every wrong
+answer to ``training`` is caught before its evaluation or on a short training, and runs fast.
 """
 
+from __future__ import annotations
+
+import contextlib
+import io
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,10 +39,22 @@ from flowlab.data import moons_log_prob
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 N = checks.MOON_N
+EPOCHS = checks.EPOCHS
 
 
-def _zdist(loc=(0.0, 0.0)):
-    return tfd.MultivariateNormalDiag(loc=list(loc))
+@pytest.fixture(autouse=True)
+def fresh_kernel():
+    """No check has passed yet, as in a kernel just started (see the module docstring)."""
+    checks._LEDGER.clear()
+    yield
+    checks._LEDGER.clear()
+
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+def _zdist(loc=(0.0, 0.0), scale=None):
+    return tfd.MultivariateNormalDiag(loc=list(loc), scale_diag=scale)
 
 
 def _normal_points(n: int = N, scale: float = 1.0, shift=(0.0, 0.0)) -> np.ndarray:
@@ -37,8 +70,8 @@ def _bijectors(scale=(1.0, 0.5), shift=(0.5, 0.25)) -> dict:
     return {"scale_bij": scale_bij, "shift_bij": shift_bij, "b": shift_bij(scale_bij)}
 
 
-def _td(bijector=None) -> tfd.TransformedDistribution:
-    return tfd.TransformedDistribution(_zdist(), bijector=bijector or _bijectors()["b"])
+def _td(bijector=None, base=None) -> tfd.TransformedDistribution:
+    return tfd.TransformedDistribution(base or _zdist(), bijector=bijector or _bijectors()["b"])
 
 
 def _chain(blocks: int = 3, hidden_units=(128, 128), activation="relu", params: int = 2,
@@ -51,148 +84,478 @@ def _chain(blocks: int = 3, hidden_units=(128, 128), activation="relu", params: 
     return tfb.Chain(layers)
 
 
-def _flow_namespace(**chain_options) -> dict:
+def _flow_namespace(base=None, **chain_options) -> dict:
     chain = _chain(**chain_options)
-    return {"big_bijector": chain, "td": _td(chain)}
+    return {"big_bijector": chain, "td": _td(chain, base)}
 
 
-def _keras_namespace(sign: float = 1.0) -> dict:
-    td = _td()
+def _log_prob_model(td, sign: float = 1.0) -> tuple:
     x = tf.keras.Input(shape=(2,), dtype=tf.float32)
-    return {"x": x, "td": td, "model": tf.keras.Model(x, sign * td.log_prob(x))}
+    return x, tf.keras.Model(x, sign * td.log_prob(x))
 
 
-def _compiled(optimizer="adam", loss=lambda y, log_prob: -log_prob) -> dict:
-    namespace = _keras_namespace()
+def _neg_loglik(y, log_prob):
+    return -log_prob
+
+
+def _compile(model, optimizer="adam", learning_rate: float = 1e-3, loss=_neg_loglik):
     optimizers = {"adam": tf.keras.optimizers.Adam, "sgd": tf.keras.optimizers.SGD}
-    namespace["model"].compile(optimizer=optimizers[optimizer](1e-3), loss=loss)
-    return namespace
+    model.compile(optimizer=optimizers[optimizer](learning_rate), loss=loss)
+    return model
+
+
+def _passes(name: str, namespace: dict) -> None:
+    """Run check ``name`` as a check cell does; it must pass with its one OK line."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        checks.run(name, namespace)
+    assert out.getvalue().startswith("OK: ") and out.getvalue().count("\n") == 1, out.getvalue()
+
+
+def _network_weights() -> list:
+    """The weights of the networks the flow_chain check saw (it remembers them as `networks`)."""
+    return [w for net in checks._LEDGER["networks"] for w in net.weights]
+
+
+class Stage:
+    """A notebook's state after its cells ran up to some check: the namespace, what the checks
+    recorded, the networks' weights, and the td's `sample` as the training check left it."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = dict(namespace)
+        self.ledger = dict(checks._LEDGER)
+        self.weights = [np.array(w) for w in _network_weights()]
+        self.sample = vars(namespace["td"]).get("sample")
+
+    def enter(self) -> dict:
+        checks._LEDGER.clear()
+        checks._LEDGER.update(self.ledger)
+        for variable, value in zip(_network_weights(), self.weights):
+            variable.assign(value)
+        td = self.namespace["td"]
+        if self.sample is None:
+            vars(td).pop("sample", None)
+        else:
+            td.sample = self.sample
+        return dict(self.namespace)
+
+
+@pytest.fixture(scope="module")
+def chained() -> Stage:
+    """The lab's chain and td, built and passed by the flow_chain check, and `x` and `model` built
+    on td (the keras_model check not run yet). Building a model on these networks takes about a
+    second, so tests share this one; each compiles it as it needs (recompiling starts afresh)."""
+    checks._LEDGER.clear()
+    tf.keras.utils.set_random_seed(1)
+    namespace = {"zdist": _zdist(), **_flow_namespace()}
+    namespace["td"] = _td(namespace["big_bijector"], namespace["zdist"])
+    _passes("flow_chain", namespace)
+    namespace["x"], namespace["model"] = _log_prob_model(namespace["td"])
+    return Stage(namespace)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Stage:
+    """Its own chain, passed by flow_chain, keras_model and loss_and_optimizer, then trained: 80
+    epochs of 10 steps, enough to come within 0.5 nats of the exact density (about 25 s)."""
+    checks._LEDGER.clear()
+    tf.keras.utils.set_random_seed(2)
+    namespace = _flow_namespace()
+    _passes("flow_chain", namespace)
+    namespace["x"], namespace["model"] = _log_prob_model(namespace["td"])
+    _passes("keras_model", namespace)
+    _compile(namespace["model"], learning_rate=5e-3)
+    _passes("loss_and_optimizer", namespace)
+    data = _moons().astype(np.float32)
+    namespace["data"] = data
+    namespace["result"] = namespace["model"].fit(data, np.zeros(N, np.float32), batch_size=1000,
+                                                 epochs=EPOCHS, verbose=0)
+    return Stage(namespace)
+
+
+@pytest.fixture(scope="module")
+def trained(fitted) -> Stage:
+    """The fitted stage after its training check passed."""
+    namespace = fitted.enter()
+    _passes("training", namespace)
+    return Stage(namespace)
+
+
+class Lab:
+    """Namespaces at the stages of the lab, built lazily (only the stages a test needs)."""
+
+    def __init__(self, request):
+        self._request = request
+
+    def stage(self, name: str) -> dict:
+        return self._request.getfixturevalue(name).enter()
+
+    def with_model(self) -> dict:
+        """Chain checked; `x` and `model` defined on its td (shared), keras_model not run yet."""
+        return self.stage("chained")
+
+    def with_new_model(self, sign: float = 1.0, model_class=tf.keras.Model) -> dict:
+        """Chain checked; a new `x` and `model` of the class given, on ``sign`` * td.log_prob."""
+        namespace = self.stage("chained")
+        namespace["x"] = x = tf.keras.Input(shape=(2,), dtype=tf.float32)
+        namespace["model"] = model_class(x, sign * namespace["td"].log_prob(x))
+        return namespace
+
+    def modelled(self) -> dict:
+        """... and the keras_model check passed."""
+        namespace = self.with_model()
+        _passes("keras_model", namespace)
+        return namespace
+
+    def compiled(self, learning_rate: float = 1e-3) -> dict:
+        """... and the model compiled with Adam and -log p, the loss_and_optimizer check passed."""
+        namespace = self.modelled()
+        _compile(namespace["model"], learning_rate=learning_rate)
+        _passes("loss_and_optimizer", namespace)
+        return namespace
+
+    def fit(self, n: int, learning_rate: float) -> dict:
+        """Compiled, then `result = model.fit(...)`: 80 epochs of one batch of ``n`` moons points."""
+        namespace = self.compiled(learning_rate)
+        data = _moons(n).astype(np.float32)
+        namespace["result"] = namespace["model"].fit(data, np.zeros(n, np.float32), batch_size=n,
+                                                     epochs=EPOCHS, verbose=0)
+        return namespace
+
+    def drawn(self) -> dict:
+        """Trained, and `zsamples = td.sample(moon_n)` drawn from the trained td."""
+        namespace = self.stage("trained")
+        namespace["zsamples"] = namespace["td"].sample(N)
+        return namespace
+
+
+@pytest.fixture
+def lab(request) -> Lab:
+    return Lab(request)
 
 
 class ExactMoons:
-    """The true density as a model: a perfectly trained flow."""
+    """The true density as a model: a perfectly trained flow (issue 12: must not pass)."""
 
     def log_prob(self, x):
         return tf.constant(moons_log_prob(np.asarray(x)))
 
 
-def _trained(losses=None, td=None) -> dict:
-    losses = list(np.linspace(2.5, 0.3, checks.EPOCHS)) if losses is None else losses
-    return {"result": SimpleNamespace(history={"loss": losses}), "td": td or ExactMoons()}
+class NotebookModel(tf.keras.Model):
+    """A Keras model class of the notebook's own."""
 
 
-# check -> a namespace holding a right answer
+class NotebookHistory(tf.keras.callbacks.History):
+    """A History class of the notebook's own."""
+
+
+def _replaced(value, method: str):
+    """``value`` with ``method`` replaced on the instance (by itself: what it does is not the point)."""
+    setattr(value, method, getattr(value, method))
+    return value
+
+
+# --- namespaces with wrong answers that need a few lines -----------------------------------------
+
+
+def needs_training(builder):
+    """Marks a wrong answer whose namespace starts from the trained stage: slow."""
+    builder.needs_training = True
+    return builder
+
+
+def _compiled_by_hand(namespace: dict, *args, **kwargs) -> dict:
+    """``namespace`` with its model compiled (see _compile), no check run on that."""
+    _compile(namespace["model"], *args, **kwargs)
+    return namespace
+
+
+def _chain_subclass() -> dict:
+    class Chain(tfb.Chain):
+        pass
+
+    chain = Chain(_chain().bijectors)
+    return {"big_bijector": chain, "td": _td(chain)}
+
+
+def _network_replaced(method: str) -> dict:
+    namespace = _flow_namespace()
+    _replaced(namespace["big_bijector"].bijectors[0]._shift_and_log_scale_fn, method)
+    return namespace
+
+
+def _model_on_another_chain(lab: Lab) -> dict:
+    namespace = lab.stage("chained")
+    namespace["x"], namespace["model"] = _log_prob_model(_td(_chain(hidden_units=(4,))))
+    return namespace
+
+
+def _another_compiled_model(lab: Lab) -> dict:
+    namespace = lab.modelled()
+    _, namespace["model"] = _log_prob_model(namespace["td"])
+    _compile(namespace["model"])
+    return namespace
+
+
+def _history_of_another_model(lab: Lab) -> dict:
+    namespace = lab.compiled()
+    _, other = _log_prob_model(_td(_chain(hidden_units=(4,))))
+    namespace["result"] = tf.keras.callbacks.History()
+    namespace["result"].set_model(other)  # what other.fit(...) would return
+    return namespace
+
+
+def _faked_history(lab: Lab, losses, steps: int = 1) -> dict:
+    """A real History of `model`, filled in by hand instead of by model.fit."""
+    namespace = lab.compiled()
+    fake = tf.keras.callbacks.History()
+    fake.set_model(namespace["model"])
+    fake.history, fake.params, fake.epoch = {"loss": list(losses)}, {"steps": steps}, list(range(len(losses)))
+    namespace["result"] = fake
+    return namespace
+
+
+def _steps_counted_but_weights_never_moved(lab: Lab) -> dict:
+    """A History of `model` filled in by hand, and the optimizer's step count set to match it: all
+    looks trained, but the networks' weights are where flow_chain saw them."""
+    namespace = _faked_history(lab, np.linspace(2.5, 0.3, EPOCHS), steps=1)
+    namespace["model"].optimizer.iterations.assign(EPOCHS)
+    return namespace
+
+
+@needs_training
+def _untrained_td_drawn(lab: Lab) -> dict:
+    """The trained td, its networks put back to the weights they had before training, then drawn."""
+    namespace = lab.stage("trained")
+    for variable, value in zip(_network_weights(), checks._LEDGER["initial_weights"]):
+        variable.assign(value)
+    namespace["zsamples"] = namespace["td"].sample(N)
+    return namespace  # the Stage puts the trained weights back for the next test
+
+
+# check -> a namespace holding a right answer (built in notebook order, the earlier checks passed)
 RIGHT = {
-    "moons_data": lambda: {"data": _moons()},
-    "base_distribution": lambda: {"zdist": _zdist()},
-    "base_samples": lambda: {"zsamples": _normal_points()},
-    "bijectors": _bijectors,
-    "transformed_distribution": lambda: {"td": _td(), "zsamples": _normal_points(scale=np.array([1.0, 0.5]),
-                                                                                 shift=(0.5, 0.25))},
-    "flow_chain": _flow_namespace,
-    "keras_model": _keras_namespace,
-    "loss_and_optimizer": _compiled,
-    "training": _trained,
-    "flow_samples": lambda: {"zsamples": _moons()},
+    "moons_data": lambda lab: {"data": _moons()},
+    "base_distribution": lambda lab: {"zdist": _zdist()},
+    "base_samples": lambda lab: {"zsamples": _normal_points()},
+    "bijectors": lambda lab: _bijectors(),
+    "transformed_distribution": lambda lab: {"td": _td(), "zsamples": _normal_points(scale=np.array([1.0, 0.5]),
+                                                                                     shift=(0.5, 0.25))},
+    "flow_chain": lambda lab: lab.stage("chained"),  # re-running a passed check cell passes again
+    "keras_model": lambda lab: lab.with_model(),
+    "loss_and_optimizer": lambda lab: _compiled_by_hand(lab.modelled()),
+    "training": lambda lab: lab.stage("fitted"),
+    "flow_samples": lambda lab: lab.drawn(),
 }
+NEEDS_TRAINING = {"training", "flow_samples"}
 
 
 def test_every_check_has_a_right_answer_here():
     assert set(RIGHT) == set(checks.CHECKS)
 
 
-@pytest.mark.parametrize("name", list(RIGHT))
-def test_right_answer_passes_with_one_ok_line(name, capsys):
-    checks.CHECKS[name](RIGHT[name]())
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name in NEEDS_TRAINING else [])
+                                  for name in RIGHT])
+def test_right_answer_passes_with_one_ok_line(name, lab, capsys):
+    namespace = RIGHT[name](lab)
+    capsys.readouterr()
+    checks.run(name, namespace)
     out = capsys.readouterr().out
-    assert out.startswith("OK: ") and out.count("\n") == 1
+    assert out.startswith("OK: ") and out.count("\n") == 1, out
 
 
-# (check, what the namespace holds instead of the right answer, words the failure must contain)
+def test_the_printing_table_prints_the_same_line_as_run(capsys):
+    checks.CHECKS["bijectors"](_bijectors())
+    checks.run("bijectors", _bijectors())
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second and first.startswith("OK: b = shift(scale(z))")
+
+
+def _went_from(namespace: dict) -> str:
+    losses = namespace["result"].history["loss"]
+    return f"the loss went from {losses[0]:.2f} to {losses[-1]:.2f}; training should lower it by well over 0.5"
+
+
+# (check, the namespace holding a wrong answer instead of the right one, words the failure must contain:
+# a string, or a function of the namespace for messages that quote what the namespace holds)
 WRONG = [
     # a name that was never defined
-    ("moons_data", lambda: {}, "`data` not defined. Hint: answer the TODO"),
-    ("bijectors", lambda: {"b": 1}, "`shift_bij`, `scale_bij` not defined"),
-    ("training", lambda: {"td": ExactMoons()}, "`result` not defined"),
+    ("moons_data", lambda lab: {}, "`data` not defined. Hint: answer the TODO"),
+    ("bijectors", lambda lab: {"b": 1}, "`shift_bij`, `scale_bij` not defined"),
+    ("keras_model", lambda lab: {"td": _td()}, "`x`, `model` not defined"),
+    ("loss_and_optimizer", lambda lab: {}, "`model` not defined"),
+    ("training", lambda lab: {"td": ExactMoons()}, "`result`, `model` not defined"),
+    ("flow_samples", lambda lab: {"zsamples": _moons()}, "`td` not defined"),
     # moons_data
-    ("moons_data", lambda: {"data": "ten thousand points"}, "`data` should be an array of points, got str"),
-    ("moons_data", lambda: {"data": _moons(100)}, "`data` has shape (100, 2); expected (10000, 2)"),
-    ("moons_data", lambda: {"data": np.where(np.arange(N)[:, None] == 5, np.nan, _moons())},
+    ("moons_data", lambda lab: {"data": "ten thousand points"}, "`data` should be an array of points, got str"),
+    ("moons_data", lambda lab: {"data": _moons(100)}, "`data` has shape (100, 2); expected (10000, 2)"),
+    ("moons_data", lambda lab: {"data": np.where(np.arange(N)[:, None] == 5, np.nan, _moons())},
      "`data` contains NaN or infinite values"),
-    ("moons_data", lambda: {"data": datasets.make_circles(N, noise=0.05, random_state=0)[0]},
+    ("moons_data", lambda lab: {"data": datasets.make_circles(N, noise=0.05, random_state=0)[0]},
      "does not lie along two interleaved half circles"),
-    ("moons_data", lambda: {"data": _moons((7000, 3000))}, "70% of the points are on the upper moon"),
-    ("moons_data", lambda: {"data": _moons(noise=0.1)}, "Hint: pass noise=0.05 to make_moons"),
+    ("moons_data", lambda lab: {"data": _moons((7000, 3000))}, "70% of the points are on the upper moon"),
+    ("moons_data", lambda lab: {"data": _moons(noise=0.1)}, "Hint: pass noise=0.05 to make_moons"),
     # base_distribution
-    ("base_distribution", lambda: {"zdist": np.zeros(2)}, "`zdist` should be a TFP distribution, got ndarray"),
-    ("base_distribution", lambda: {"zdist": _zdist(loc=(0.0,))}, "`zdist` has event shape [1]"),
-    ("base_distribution", lambda: {"zdist": tfd.MultivariateNormalDiag(loc=[[0.0, 0.0]] * 3)},
+    ("base_distribution", lambda lab: {"zdist": np.zeros(2)}, "`zdist` should be a TFP distribution, got ndarray"),
+    ("base_distribution", lambda lab: {"zdist": _zdist(loc=(0.0,))}, "`zdist` has event shape [1]"),
+    ("base_distribution", lambda lab: {"zdist": tfd.MultivariateNormalDiag(loc=[[0.0, 0.0]] * 3)},
      "`zdist` has batch shape [3]; expected []"),
-    ("base_distribution", lambda: {"zdist": _zdist(loc=(1.0, 0.0))}, "`zdist` is not the standard normal"),
+    ("base_distribution", lambda lab: {"zdist": _zdist(loc=(1.0, 0.0))}, "`zdist` is not the standard normal"),
     # base_samples
-    ("base_samples", lambda: {"zsamples": _normal_points(5)}, "`zsamples` has shape (5, 2)"),
-    ("base_samples", lambda: {"zsamples": _normal_points(scale=2.0)}, "samples of N(0, I) have mean 0 and identity"),
-    ("base_samples", lambda: {"zsamples": _normal_points(shift=(0.5, 0.0))}, "`zsamples` has mean [0.5"),
+    ("base_samples", lambda lab: {"zsamples": _normal_points(5)}, "`zsamples` has shape (5, 2)"),
+    ("base_samples", lambda lab: {"zsamples": _normal_points(scale=2.0)},
+     "samples of N(0, I) have mean 0 and identity"),
+    ("base_samples", lambda lab: {"zsamples": _normal_points(shift=(0.5, 0.0))}, "`zsamples` has mean [0.5"),
     # bijectors
-    ("bijectors", lambda: {**_bijectors(), "scale_bij": [1.0, 0.5]}, "`scale_bij` should be a TFP bijector, got list"),
-    ("bijectors", lambda: _bijectors(scale=(0.5, 1.0)), "scaling by [1, 0.5] gives [1.0, 0.5]"),
-    ("bijectors", lambda: _bijectors(shift=(0.25, 0.5)), "shifting by [0.5, 0.25] gives [0.5, 0.25]"),
-    ("bijectors", lambda: {**_bijectors(), "b": tfb.Scale([1.0, 0.5])(tfb.Shift([0.5, 0.25]))},
+    ("bijectors", lambda lab: {**_bijectors(), "scale_bij": [1.0, 0.5]},
+     "`scale_bij` should be a TFP bijector, got list"),
+    ("bijectors", lambda lab: _bijectors(scale=(0.5, 1.0)), "scaling by [1, 0.5] gives [1.0, 0.5]"),
+    ("bijectors", lambda lab: _bijectors(shift=(0.25, 0.5)), "shifting by [0.5, 0.25] gives [0.5, 0.25]"),
+    ("bijectors", lambda lab: {**_bijectors(), "b": tfb.Scale([1.0, 0.5])(tfb.Shift([0.5, 0.25]))},
      "b shifts first and then scales"),
-    ("bijectors", lambda: {**_bijectors(), "b": tfb.Shift([0.5, 0.25])}, "scale-then-shift gives [1.5, 0.75]"),
+    ("bijectors", lambda lab: {**_bijectors(), "b": tfb.Shift([0.5, 0.25])}, "scale-then-shift gives [1.5, 0.75]"),
     # right at (1, 1), but a pure shift: no volume change
-    ("bijectors", lambda: {**_bijectors(), "b": tfb.Shift([0.5, -0.25])}, "b's log-det is 0.0000; expected log 0.5"),
+    ("bijectors", lambda lab: {**_bijectors(), "b": tfb.Shift([0.5, -0.25])},
+     "b's log-det is 0.0000; expected log 0.5"),
     # transformed_distribution
-    ("transformed_distribution", lambda: {"td": _zdist(), "zsamples": _normal_points()},
+    ("transformed_distribution", lambda lab: {"td": _zdist(), "zsamples": _normal_points()},
      "`td` should be a tfd.TransformedDistribution, got MultivariateNormalDiag"),
-    ("transformed_distribution", lambda: {"td": _td(tfb.Scale([1.0, 0.5])), "zsamples": _normal_points()},
+    ("transformed_distribution", lambda lab: {"td": _td(tfb.Scale([1.0, 0.5])), "zsamples": _normal_points()},
      "td.log_prob does not match N(0, I) pushed through scale [1, 0.5] then shift"),
-    ("transformed_distribution", lambda: {"td": _td(), "zsamples": _normal_points()},
+    ("transformed_distribution", lambda lab: {"td": _td(), "zsamples": _normal_points(7)},
+     "`zsamples` has shape (7, 2)"),
+    ("transformed_distribution", lambda lab: {"td": _td(), "zsamples": _normal_points()},
      "samples of td have mean [0.5, 0.25] and std [1.0, 0.5]"),
     # flow_chain
-    ("flow_chain", lambda: {"big_bijector": _chain().bijectors[0], "td": _td()},
+    ("flow_chain", lambda lab: {"big_bijector": _chain().bijectors[0], "td": _td()},
      "`big_bijector` should be a tfb.Chain, got MaskedAutoregressiveFlow"),
-    ("flow_chain", lambda: _flow_namespace(blocks=2), "the lab asks for 3 x [MaskedAutoregressiveFlow, Permute]"),
-    ("flow_chain", lambda: _flow_namespace(network=lambda x: (x, x)),
+    ("flow_chain", lambda lab: _chain_subclass(), "`big_bijector` is a Chain defined in"),
+    ("flow_chain", lambda lab: {**_flow_namespace(), "big_bijector": _replaced(_chain(), "forward")},
+     "`big_bijector` has its own forward: methods replaced on the object are not the library's"),
+    ("flow_chain", lambda lab: _flow_namespace(blocks=2), "the lab asks for 3 x [MaskedAutoregressiveFlow, Permute]"),
+    ("flow_chain", lambda lab: (lambda ns: (_replaced(ns["big_bijector"].bijectors[2], "inverse"), ns)[1])(
+        _flow_namespace()), "`MAF 2` has its own inverse"),
+    ("flow_chain", lambda lab: _flow_namespace(network=lambda x: (x, x)),
      "MAF 1 is not driven by a tfb.AutoregressiveNetwork"),
-    ("flow_chain", lambda: _flow_namespace(hidden_units=(64, 64)), "MAF 1's network has hidden units [64, 64]"),
-    ("flow_chain", lambda: _flow_namespace(activation="tanh"), "uses activation 'tanh'; the lab asks for relu"),
-    ("flow_chain", lambda: _flow_namespace(params=1), "MAF 1's network has params=1"),
-    ("flow_chain", lambda: _flow_namespace(permutation=(0, 1)), "Permute 1 maps (1, 2) to [1.0, 2.0]"),
-    ("flow_chain", lambda: {"big_bijector": _chain(), "td": _td(_chain())},
+    ("flow_chain", lambda lab: _network_replaced("call"), "`MAF 1's network` has its own call"),
+    ("flow_chain", lambda lab: _flow_namespace(hidden_units=(64, 64)), "MAF 1's network has hidden units [64, 64]"),
+    ("flow_chain", lambda lab: _flow_namespace(activation="tanh"), "uses activation 'tanh'; the lab asks for relu"),
+    ("flow_chain", lambda lab: _flow_namespace(params=1), "MAF 1's network has params=1"),
+    ("flow_chain", lambda lab: _flow_namespace(permutation=(0, 1)), "Permute 1 maps (1, 2) to [1.0, 2.0]"),
+    ("flow_chain", lambda lab: {"big_bijector": _chain(), "td": _td(_chain())},
      "`td` should be the TransformedDistribution of zdist through big_bijector"),
+    ("flow_chain", lambda lab: {"big_bijector": _chain(), "td": _zdist()},
+     "`td` should be the TransformedDistribution of zdist through big_bijector"),
+    ("flow_chain", lambda lab: (lambda ns: {**ns, "td": _replaced(ns["td"], "log_prob")})(_flow_namespace()),
+     "`td` has its own log_prob"),
+    # a base far wider than N(0, I): most of the mass lies outside the grid the check integrates over
+    ("flow_chain", lambda lab: _flow_namespace(base=_zdist(scale=[20.0, 20.0])), "td's density integrates to 0."),
     # keras_model
-    ("keras_model", lambda: {**_keras_namespace(), "x": tf.keras.Input(shape=(3,))},
+    ("keras_model", lambda lab: {**lab.with_model(), "x": tf.keras.Input(shape=(3,))},
      "`x` has shape (None, 3); expected (None, 2)"),
-    ("keras_model", lambda: {**_keras_namespace(), "x": tf.keras.Input(shape=(2,), dtype=tf.float64)},
-     "`x` has dtype float64"),
-    ("keras_model", lambda: {**_keras_namespace(), "model": _td().log_prob}, "`model` should be a tf.keras.Model"),
-    ("keras_model", lambda: _keras_namespace(sign=-1.0), "model(points) is not td.log_prob(points)"),
+    ("keras_model", lambda lab: {**lab.with_model(), "x": tf.keras.Input(shape=(2,), dtype=tf.float64)},
+     "`x` has dtype float64; the flow computes in float32"),
+    ("keras_model", lambda lab: (lambda ns: {**ns, "model": ns["td"].log_prob})(lab.with_model()),
+     "`model` should be a tf.keras.Model, got method"),
+    ("keras_model", lambda lab: lab.with_new_model(model_class=NotebookModel), "`model` is a NotebookModel defined in"),
+    ("keras_model", lambda lab: (lambda ns: {**ns, "model": _replaced(ns["model"], "predict")})(lab.with_new_model()),
+     "`model` has its own predict"),
+    # no flow_chain check in this kernel (no stage entered: the ledger is empty)
+    ("keras_model", lambda lab: (lambda td: {"td": td, **dict(zip(("x", "model"), _log_prob_model(td)))})(_td()),
+     "the `flow_chain` check has not passed in this kernel"),
+    # the model and td of another chain than the one flow_chain checked
+    ("keras_model", lambda lab: (lambda td: {**lab.stage("chained"), "td": td,
+                                             **dict(zip(("x", "model"), _log_prob_model(td)))})(
+        _td(_chain(hidden_units=(4,)))),
+     "`td` is not the distribution the flow_chain check saw"),
+    ("keras_model", _model_on_another_chain, "the model's trainable weights are not the flow chain's networks"),
+    ("keras_model", lambda lab: lab.with_new_model(sign=-1.0), "model(points) is not td.log_prob(points)"),
     # loss_and_optimizer
-    ("loss_and_optimizer", _keras_namespace, "`model` is not compiled"),
-    ("loss_and_optimizer", lambda: _compiled(optimizer="sgd"), "the optimizer is SGD; the lab trains with Adam"),
-    ("loss_and_optimizer", lambda: _compiled(loss="mse"), "the loss should be the function neg_loglik, got 'mse'"),
-    ("loss_and_optimizer", lambda: _compiled(loss=lambda y, log_prob: log_prob),
+    ("loss_and_optimizer", lambda lab: _compiled_by_hand(lab.with_model()),
+     "the `keras_model` check has not passed in this kernel"),
+    ("loss_and_optimizer", _another_compiled_model, "`model` is not the model the keras_model check saw"),
+    ("loss_and_optimizer", lambda lab: (lambda ns: (_passes("keras_model", ns), ns)[1])(lab.with_new_model()),
+     "`model` is not compiled"),
+    ("loss_and_optimizer", lambda lab: _compiled_by_hand(lab.modelled(), "sgd"),
+     "the optimizer is SGD; the lab trains with Adam"),
+    ("loss_and_optimizer", lambda lab: _compiled_by_hand(lab.modelled(), loss="mse"),
+     "the loss should be the function neg_loglik, got 'mse'"),
+    ("loss_and_optimizer", lambda lab: _compiled_by_hand(lab.modelled(), loss=lambda y, log_prob: log_prob),
      "maps log p = [-1.0, 0.5] to [-1.0, 0.5]; the negative log-likelihood is -log p"),
-    # training
-    ("training", lambda: _trained(losses=[2.0, 1.0, 0.5, 0.4, 0.3]), "training ran 5 epochs; the lab asks for 80"),
-    ("training", lambda: _trained(losses=[2.0] * 79 + [float("nan")]), "the training loss became NaN or infinite"),
-    ("training", lambda: _trained(losses=[1.0] * 80), "the loss went from 1.00 to 1.00"),
-    ("training", lambda: _trained(td=_zdist()), "a trained flow gets within 0.5"),
+    # training (its right answer is slow: see the module docstring)
+    ("training", lambda lab: {"result": None, "td": _td(), "model": None},
+     "the `flow_chain` check has not passed in this kernel"),
+    ("training", lambda lab: {**lab.with_model(), "result": None}, "the `keras_model` check has not passed"),
+    # issue 12: the exact density swapped in for td must not pass
+    ("training", lambda lab: {**lab.compiled(), "td": ExactMoons(), "result": None},
+     "`td` or `model` is not the one the earlier checks saw"),
+    ("training", lambda lab: (lambda ns: {**ns, "model": _compile(_log_prob_model(ns["td"])[1]), "result": None})(
+        lab.compiled()), "`td` or `model` is not the one the earlier checks saw"),
+    # issue 12: a SimpleNamespace posing as the History must not pass
+    ("training", lambda lab: {**lab.compiled(), "result": SimpleNamespace(
+        history={"loss": list(np.linspace(2.5, 0.3, EPOCHS))})},
+     "`result` should be the History that model.fit returns, got SimpleNamespace"),
+    ("training", lambda lab: {**lab.compiled(), "result": NotebookHistory()},
+     "`result` is a NotebookHistory defined in"),
+    ("training", _history_of_another_model, "`result` is not the History of training `model`"),
+    # Histories of `model` filled in by hand, each as its branch needs (a real fit takes seconds)
+    ("training", lambda lab: _faked_history(lab, np.linspace(2.5, 0.3, 3)),
+     f"training ran 3 epochs; the lab asks for {EPOCHS}"),
+    ("training", lambda lab: _faked_history(lab, [2.5] * (EPOCHS - 1) + [float("nan")]),
+     "the training loss became NaN or infinite"),
+    ("training", lambda lab: _faked_history(lab, [2.5] * (EPOCHS - 10) + [float("inf")] * 10),
+     "the training loss became NaN or infinite"),
+    ("training", lambda lab: _faked_history(lab, np.linspace(2.5, 2.1, EPOCHS)), _went_from),
+    # the optimizer never stepped
+    ("training", lambda lab: _faked_history(lab, np.linspace(2.5, 0.3, EPOCHS), steps=79),
+     f"the optimizer took 0 steps, fewer than the {EPOCHS} epochs of 79 steps that `result` reports"),
+    ("training", _steps_counted_but_weights_never_moved, "the flow chain's weights did not change"),
+    # a real fit, 80 steps on 256 points: the loss falls, but the flow is far from trained
+    ("training", lambda lab: lab.fit(n=256, learning_rate=5e-3),
+     f"above the exact density's; a trained flow gets within {checks.MAX_KL}"),
     # flow_samples
-    ("flow_samples", lambda: {"zsamples": _normal_points()}, "of `zsamples` lie near the moons"),
-    ("flow_samples", lambda: {"zsamples": _moons(50)}, "`zsamples` has shape (50, 2)"),
+    ("flow_samples", lambda lab: {"zsamples": _moons(50), "td": _td()}, "`zsamples` has shape (50, 2)"),
+    ("flow_samples", lambda lab: {"zsamples": np.full((N, 2), np.inf), "td": _td()},
+     "`zsamples` contains NaN or infinite values"),
+    # issue 12: the data posing as samples must not pass (here: no flow was ever trained)
+    ("flow_samples", lambda lab: {**lab.stage("chained"), "zsamples": _moons()},
+     "the `training` check has not passed in this kernel"),
+    ("flow_samples", needs_training(lambda lab: {**lab.stage("trained"), "zsamples": _moons(),
+                                                 "td": _td(_chain())}),
+     "`td` is not the flow the training check saw"),
+    # issue 12: the data posing as samples of the trained flow must not pass
+    ("flow_samples", needs_training(lambda lab: {**lab.stage("trained"), "zsamples": _moons()}),
+     "`zsamples` is not a draw of the trained td"),
+    ("flow_samples", needs_training(lambda lab: {**lab.stage("trained"), "zsamples": _zdist().sample(N)}),
+     "`zsamples` is not a draw of the trained td"),
+    # a draw of the trained td object after its training was undone
+    ("flow_samples", _untrained_td_drawn, "of `zsamples` lie near the moons; samples of the trained flow mostly do"),
 ]
+
+
+def _slow_if_trained(builder) -> list:
+    return [pytest.mark.slow] if getattr(builder, "needs_training", False) else []
 
 
 def test_every_check_has_wrong_answers_here():
     assert {name for name, _, _ in WRONG} == set(checks.CHECKS)
 
 
-@pytest.mark.parametrize("name, namespace, needle", WRONG,
-                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG)])
-def test_wrong_answer_fails_saying_what_is_wrong(name, namespace, needle, capsys):
+@pytest.mark.parametrize("name, namespace, needle", [
+    pytest.param(name, namespace, needle, id=f"{name}-{i}", marks=_slow_if_trained(namespace))
+    for i, (name, namespace, needle) in enumerate(WRONG)])
+def test_wrong_answer_fails_saying_what_is_wrong(name, namespace, needle, lab, capsys):
+    namespace = namespace(lab)
+    capsys.readouterr()  # what building the namespace printed, if anything
     with pytest.raises(CheckFailed) as failure:
-        checks.CHECKS[name](namespace())
-    assert needle in str(failure.value)
+        checks.run(name, namespace)
+    assert (needle(namespace) if callable(needle) else needle) in str(failure.value)
     assert capsys.readouterr().out == ""  # no OK line printed
+
+
+def test_rerunning_flow_chain_forgets_the_model_it_had_seen(lab):
+    """A notebook that re-runs its chain's check cell must check (and compile) its model again."""
+    namespace = lab.compiled()
+    _passes("flow_chain", namespace)
+    with pytest.raises(CheckFailed, match="the `keras_model` check has not passed in this kernel"):
+        checks.run("loss_and_optimizer", namespace)
