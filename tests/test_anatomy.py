@@ -69,10 +69,10 @@ def test_snapshots_record_the_density_before_and_during_training():
     fit(flow, make_moons(1024, seed=1), TrainSettings(epochs=4, batch_size=128), progress=False,
         callbacks=[snapshots])
     assert [s.epoch for s in snapshots.snapshots] == [0, 2, 4]
-    np.testing.assert_allclose(snapshots.snapshots[0].density, untrained, rtol=1e-5)
+    np.testing.assert_allclose(snapshots.snapshots[0].density, untrained, rtol=1e-5, atol=1e-12)
     assert snapshots.snapshots[0].heldout_nll == pytest.approx(untrained_nll, rel=1e-6)
     _, _, trained = plots.density_on_grid(flow, lim=2.5, n=40)
-    np.testing.assert_allclose(snapshots.snapshots[-1].density, trained, rtol=1e-5)
+    np.testing.assert_allclose(snapshots.snapshots[-1].density, trained, rtol=1e-5, atol=1e-12)
     assert snapshots.snapshots[-1].heldout_nll < snapshots.snapshots[0].heldout_nll - 0.1
 
 
