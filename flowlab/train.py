@@ -145,7 +145,16 @@ class TrainSettings:
     left out: XLA (slower here, and it changed the results), gradient clipping
     and a lower Adam beta_2 (worse), and standardizing the data inside the flow
     (no gain). About one run in four, with any of these settings or the sheet's,
-    stalls in a poor optimum (KL near 0.35) that longer training does not leave."""
+    stalls in a poor optimum (KL near 0.35) that longer training does not leave.
+
+    ``deterministic`` (default True) makes the same seed give the same losses bit for bit:
+    while :func:`fit` runs, TensorFlow's graph optimizer (Grappler) is turned off, whose
+    rewrites otherwise reorder floating-point sums from run to run. The switch is
+    **process-wide**: functions other threads trace meanwhile run unoptimized too. The
+    previous value comes back when ``fit`` returns or raises. With ``deterministic=False``
+    ``fit`` leaves Grappler as it finds it (training is faster; see
+    ``benchmarks/README.md``). ``fit`` never reseeds the global generators: its randomness
+    (batch order, initial weights) comes from ``seed`` and the flow's own seeds."""
 
     epochs: int = 80
     batch_size: int = 128
@@ -154,6 +163,7 @@ class TrainSettings:
     seed: int = 0
     jit_compile: bool = False
     steps_per_execution: int = 20
+    deterministic: bool = True
 
     def __post_init__(self):
         _validate.positive_int("epochs", self.epochs)
@@ -162,6 +172,8 @@ class TrainSettings:
         _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
         _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs must be < epochs ({self.epochs}), got {self.warmup_epochs}")
 
@@ -196,10 +208,10 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     running, which held up the end of ``fit`` by 0 to 7 s in about half the runs, for every
     family (autotuning is off here), and its smaller last batch makes Keras trace the training
     step a second time for a batch of unknown size. Every batch here has the same, static
-    size, and that matters: trained on batches of unknown size the spline flow took about
-    27 s for 80 epochs instead of 20 s (its gradient graph then carries some 800 more ops,
-    most of them run-time shape arithmetic). With static sizes training repeats bit for bit
-    only because :func:`fit` turns Grappler's graph rewrites off.
+    size, and that matters: trained on batches of unknown size the spline flow is markedly
+    slower (its gradient graph then carries some 800 more ops, most of them run-time shape
+    arithmetic; timings in ``benchmarks/README.md``). With static sizes training repeats bit
+    for bit only with ``TrainSettings.deterministic``, which turns Grappler's graph rewrites off.
 
     Example:
         >>> batches = batch_stream(np.arange(20, dtype=np.float32).reshape(10, 2),
@@ -224,12 +236,13 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
 
 @contextlib.contextmanager
 def _graph_rewrites_off() -> Iterator[None]:
-    """Turn TensorFlow's graph optimizer (Grappler) off for the functions traced inside.
+    """Turn TensorFlow's graph optimizer (Grappler) off for the functions traced inside, and
+    put the previous setting back afterwards, also after an exception. Process-wide.
 
     With batches of static size, Grappler's rewrites made training repeat only most of the
     time: in full test-suite runs the same seed gave a different first-epoch loss (at 1e-4) in
     2 of 4 runs, and the losses even changed with ``steps_per_execution``. Without them the
-    numbers follow the graph as written. Cost: the spline flow's 80 epochs take 20 s, not 16 s.
+    numbers follow the graph as written, at some cost in speed (see ``benchmarks/README.md``).
     """
     was_off = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
@@ -244,6 +257,10 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
         callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
     """Train ``flow`` on ``data`` by maximum likelihood; return the Keras history.
 
+    The same ``settings`` and the same initial flow give the same losses (with
+    ``settings.deterministic``). The caller's global random generators (Python's, NumPy's,
+    TensorFlow's) are not reseeded: the batch order comes from ``settings.seed``.
+
     ``callbacks`` are extra Keras callbacks (e.g. :class:`flowlab.anatomy.DensitySnapshots`).
 
     Raises:
@@ -257,7 +274,6 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
         2
     """
     data = _validate.points("data", data).astype(np.float32)
-    tf.keras.utils.set_random_seed(settings.seed)  # any randomness Keras draws itself
     model = build_model(flow, ndim=data.shape[1])
     model.compile(optimizer=settings.optimizer(len(data)), loss=nll_loss,
                   jit_compile=settings.jit_compile,
@@ -265,7 +281,7 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     hooks: list[tf.keras.callbacks.Callback] = [StopOnNaN(), *callbacks]
     if progress:
         hooks.append(ProgressPrinter(settings.epochs))
-    with _graph_rewrites_off():
+    with _graph_rewrites_off() if settings.deterministic else contextlib.nullcontext():
         return model.fit(batch_stream(data, settings), epochs=settings.epochs,
                          steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
                          verbose=0)

@@ -193,3 +193,62 @@ def test_fit_restores_the_graph_optimizer_setting_after_an_exception(small_flow,
     with pytest.raises(train.TrainingDiverged):
         train.fit(small_flow, np.full((256, 2), 1e30, dtype=np.float32), SHORT, progress=False)
     assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
+
+
+def test_fit_leaves_the_global_random_generators_alone(small_config):
+    """fit neither reseeds nor advances Python's or NumPy's global generator: the draws after
+    it are the ones a control that did not train gets."""
+    import random
+
+    def draws():
+        return random.random(), float(np.random.random())
+
+    data = make_moons(256)
+    random.seed(123)
+    np.random.seed(123)
+    draws()
+    control = draws()
+    random.seed(123)
+    np.random.seed(123)
+    draws()
+    train.fit(make_flow(small_config), data, train.TrainSettings(epochs=2, batch_size=128, seed=9),
+              progress=False)
+    assert draws() == control
+
+
+def test_same_seed_same_losses_without_reseeding_the_globals(small_config):
+    """The run's randomness is its own: reseeding the globals differently between two runs
+    changes nothing (fit no longer calls tf.keras.utils.set_random_seed)."""
+    data = make_moons(512, seed=0)
+    losses = []
+    for global_seed in (1, 2):
+        tf.keras.utils.set_random_seed(global_seed)
+        losses.append(train.fit(make_flow(small_config), data, SHORT, progress=False).history["loss"])
+    assert losses[0] == losses[1]
+
+
+@pytest.fixture
+def optimizer_off_each_epoch(monkeypatch):
+    """Whether Grappler is off at the end of each epoch of the next fit (with progress=True)."""
+    seen = []
+    monkeypatch.setattr(train.ProgressPrinter, "on_epoch_end", lambda self, epoch, logs=None: seen.append(
+        tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)))
+    return seen
+
+
+@pytest.mark.parametrize("deterministic, off, during", [
+    (False, False, False), (False, True, True),  # left as it was
+    (True, False, True), (True, True, True),  # off while fit runs
+])
+def test_grappler_setting_during_and_after_fit(small_flow, graph_optimizer_options, optimizer_off_each_epoch,
+                                               deterministic, off, during):
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
+    train.fit(small_flow, make_moons(256),
+              train.TrainSettings(epochs=2, batch_size=128, deterministic=deterministic))
+    assert optimizer_off_each_epoch == [during, during]
+    assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
+
+
+def test_deterministic_must_be_a_bool():
+    with pytest.raises(ValueError, match="deterministic must be True or False, got 'yes'"):
+        train.TrainSettings(deterministic="yes")
