@@ -17,6 +17,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
+from flowlab.flows import Flow
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -58,7 +59,7 @@ def bijectors_in_sampling_order(flow: tfd.TransformedDistribution) -> list[tfb.B
         >>> [stage_name(b) for b in bijectors_in_sampling_order(flow)]
         ['Scale', 'Shift']
     """
-    if _kind(flow) != "TransformedDistribution":
+    if _kind(flow) != "TransformedDistribution" and not isinstance(flow, Flow):
         raise TypeError(f"flow must be a tfd.TransformedDistribution, got {type(flow).__name__}")
     return _flatten(flow.bijector)
 

@@ -359,7 +359,7 @@ def _train(args: argparse.Namespace) -> int:
     }
     out = args.out
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    save_flow(flow, config, out / "flow")
+    save_flow(flow, out / "flow")
 
     figures = {
         "data.png": lambda: plots.plot_points(data, "Training data: two moons", lim=2.5),

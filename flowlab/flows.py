@@ -28,6 +28,8 @@ __all__ = [
     "spline_chain",
     "SplineCoupling",
     "BUILDERS",
+    "Flow",
+    "build",
     "make_flow",
 ]
 
@@ -83,7 +85,7 @@ def standardize_bijector(loc: Sequence[float], scale: Sequence[float]) -> tfb.Bi
 
 def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, ndim: int,
                 seed: int) -> tuple[int, tuple[int, ...], str, int, int]:
-    """Validate the arguments every chain builder shares."""
+    """Validate the arguments every chain builder (and :class:`FlowConfig`) shares."""
     num_layers = _validate.positive_int("num_layers", num_layers)
     hidden_units = _validate.hidden_units("hidden_units", hidden_units)
     activation = _validate.one_of("activation", activation, ACTIVATIONS)
@@ -283,7 +285,16 @@ FLOWS = tuple(BUILDERS)
 class FlowConfig:
     """Everything needed to rebuild a flow: saved next to its weights.
 
-    ``loc`` and ``scale`` (optional) standardize the data inside the flow.
+    ``loc`` and ``scale`` (optional, together, one number per dimension) standardize the
+    data inside the flow. Every field is checked when the config is made.
+
+    Example:
+        >>> FlowConfig(flow="spline", num_layers=2).num_layers
+        2
+        >>> FlowConfig(num_layers=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_layers must be a positive integer, got 0
     """
 
     flow: str = "maf"
@@ -295,26 +306,25 @@ class FlowConfig:
     loc: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
 
+    def __post_init__(self):
+        _validate.one_of("flow", self.flow, FLOWS)
+        _, hidden_units, _, ndim, _ = _chain_args(self.num_layers, self.hidden_units, self.activation,
+                                                  self.ndim, self.seed)
+        object.__setattr__(self, "hidden_units", hidden_units)  # a list given becomes a tuple
+        if (self.loc is None) != (self.scale is None):
+            raise ValueError(f"loc and scale must be given together to standardize the data, "
+                             f"got loc={self.loc!r} and scale={self.scale!r}")
+        if self.loc is not None:
+            standardize_bijector(self.loc, self.scale)  # finite numbers, positive scales
+            for name in ("loc", "scale"):
+                values = tuple(float(v) for v in getattr(self, name))
+                if len(values) != ndim:
+                    raise ValueError(f"{name} must hold one number per dimension (ndim={ndim}), "
+                                     f"got {len(values)}: {values!r}")
+                object.__setattr__(self, name, values)
+
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def for_data(cls, data: np.ndarray, standardize: bool = True, **options) -> "FlowConfig":
-        """A config for ``data``: with ``standardize``, the flow learns in
-        standardized units through a fixed affine bijector set from the data's
-        mean and standard deviation.
-
-        Example:
-            >>> FlowConfig.for_data(np.array([[0.0, 1.0], [2.0, 3.0]])).loc
-            (1.0, 2.0)
-        """
-        data = _validate.points("data", data, ndim=options.get("ndim", 2))
-        if not standardize:
-            return cls(**options)
-        scale = data.std(axis=0)
-        if np.any(scale == 0):
-            raise ValueError(f"data must vary along every axis to standardize, got std {scale.tolist()}")
-        return cls(loc=tuple(data.mean(axis=0).tolist()), scale=tuple(scale.tolist()), **options)
 
     @classmethod
     def from_dict(cls, values: dict) -> "FlowConfig":
@@ -325,19 +335,63 @@ class FlowConfig:
         return cls(**values)
 
 
-def make_flow(config: FlowConfig = FlowConfig()) -> tfd.TransformedDistribution:
-    """A trainable flow: the standard normal pushed through the configured bijector.
+class Flow(tfd.TransformedDistribution):
+    """A flow made by :func:`make_flow`: the base distribution pushed through the bijector,
+    with the :class:`FlowConfig` it was made from as ``config`` (what
+    :func:`flowlab.io.save_flow` writes next to the weights). Its checkpoint is a plain
+    TransformedDistribution's: the config is not a variable.
+
+    Example:
+        >>> make_flow(FlowConfig(num_layers=1, hidden_units=(4,))).config.num_layers
+        1
+    """
+
+    def __init__(self, distribution: tfd.Distribution, bijector: tfb.Bijector, config: FlowConfig,
+                 name: str | None = None):
+        parameters = {"distribution": distribution, "bijector": bijector, "config": config, "name": name}
+        super().__init__(distribution=distribution, bijector=bijector, name=name)
+        self._parameters = parameters  # the subclass's own, so that copies keep the config
+        self._config = config
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        return tfd.TransformedDistribution._parameter_properties(dtype, num_classes)
+
+    @property
+    def config(self) -> FlowConfig:
+        """The configuration this flow was made from."""
+        return self._config
+
+
+def build(flow: tfd.Distribution, ndim: int = 2) -> tfd.Distribution:
+    """Create a flow's network weights now and return the flow. Keras creates them on the
+    first call, so one ``log_prob`` on a point of zeros does it; a :class:`Flow` from
+    :func:`make_flow` is built already and returned as is.
+
+    Example:
+        >>> td = tfd.TransformedDistribution(standard_normal(), maf_chain(num_layers=1, hidden_units=(4,)))
+        >>> len(td.trainable_variables), len(build(td).trainable_variables)
+        (0, 4)
+    """
+    return flow if isinstance(flow, Flow) else _build(flow, _validate.positive_int("ndim", ndim))
+
+
+def _build(flow: tfd.Distribution, ndim: int) -> tfd.Distribution:
+    flow.log_prob(tf.zeros((1, ndim)))
+    return flow
+
+
+def make_flow(config: FlowConfig = FlowConfig()) -> Flow:
+    """A trainable flow, built (its weights exist): the standard normal pushed through the
+    configured bijector. It carries ``config``.
 
     Example:
         >>> flow = make_flow(FlowConfig(num_layers=1, hidden_units=(8,)))
-        >>> flow.log_prob([[0.0, 0.0]]).shape
-        TensorShape([1])
+        >>> flow.log_prob([[0.0, 0.0]]).shape, len(flow.trainable_variables)
+        (TensorShape([1]), 4)
     """
-    _validate.one_of("flow", config.flow, FLOWS)
     bijector = BUILDERS[config.flow](config.num_layers, config.hidden_units, config.activation,
                                      config.ndim, config.seed)
-    if config.loc is not None or config.scale is not None:
-        if config.loc is None or config.scale is None:
-            raise ValueError("loc and scale must be given together to standardize the data")
+    if config.loc is not None:
         bijector = tfb.Chain([standardize_bijector(config.loc, config.scale), bijector])
-    return tfd.TransformedDistribution(standard_normal(config.ndim), bijector=bijector)
+    return _build(Flow(standard_normal(config.ndim), bijector, config), config.ndim)

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from flowlab.flows import FlowConfig, make_flow
-
-tfd = tfp.distributions
+from flowlab.flows import Flow, FlowConfig, make_flow
 
 __all__ = ["save_flow", "load_flow"]
 
@@ -19,26 +15,27 @@ _CONFIG = "flow_config.json"
 _WEIGHTS = "weights"
 
 
-def _build(flow: tfd.Distribution, ndim: int) -> None:
-    """Create the networks' weights (Keras builds them on first call)."""
-    flow.log_prob(np.zeros((1, ndim), dtype=np.float32))
-
-
-def save_flow(flow: tfd.Distribution, config: FlowConfig, directory: str | Path) -> Path:
-    """Write ``config`` as JSON and the flow's weights as a TensorFlow checkpoint.
+def save_flow(flow: Flow, directory: str | Path) -> Path:
+    """Write the flow's configuration (``flow.config``) as JSON and its weights as a TensorFlow
+    checkpoint, into ``directory`` (created if missing).
 
     Returns:
         The folder written.
+
+    Raises:
+        TypeError: if ``flow`` was not made by :func:`flowlab.flows.make_flow` (it has no config).
     """
+    if not isinstance(flow, Flow):
+        raise TypeError(f"flow must be a flow made by flowlab.make_flow, which carries its FlowConfig, "
+                        f"got {type(flow).__name__}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _build(flow, config.ndim)
-    (directory / _CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    (directory / _CONFIG).write_text(json.dumps(flow.config.to_dict(), indent=2) + "\n")
     tf.train.Checkpoint(flow=flow).write(str(directory / _WEIGHTS))
     return directory
 
 
-def load_flow(directory: str | Path) -> tuple[tfd.TransformedDistribution, FlowConfig]:
+def load_flow(directory: str | Path) -> tuple[Flow, FlowConfig]:
     """Rebuild a flow saved by :func:`save_flow` and restore its weights.
 
     Raises:
@@ -60,7 +57,6 @@ def load_flow(directory: str | Path) -> tuple[tfd.TransformedDistribution, FlowC
         raise ValueError(f"{str(config_path)!r} is not a configuration written by flowlab.save_flow: "
                          f"{error}") from None
     flow = make_flow(config)
-    _build(flow, config.ndim)
     try:
         tf.train.Checkpoint(flow=flow).read(str(directory / _WEIGHTS)).assert_consumed()
     except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:

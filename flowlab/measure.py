@@ -17,6 +17,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import MOONS_GAP, make_moons, moons_distance
+from flowlab.flows import build
 from flowlab.train import evaluate, log_prob_numpy
 
 tfd = tfp.distributions
@@ -133,8 +134,7 @@ def parameter_count(flow: tfd.Distribution, ndim: int = 2) -> int:
         >>> parameter_count(make_flow(FlowConfig(num_layers=1, hidden_units=(4,))))
         32
     """
-    flow.log_prob(np.zeros((1, ndim), dtype=np.float32))
-    return int(sum(int(np.prod(v.shape)) for v in flow.trainable_variables))
+    return int(sum(int(np.prod(v.shape)) for v in build(flow, ndim).trainable_variables))
 
 
 def flow_row(flow: tfd.Distribution, train_seconds: float, seed: int = 1) -> dict[str, float]:

@@ -15,6 +15,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons, monte_carlo_mean, moons_log_prob
+from flowlab.flows import build
 
 tfd = tfp.distributions
 
@@ -57,8 +58,7 @@ class LogProb(tf.keras.layers.Layer):
 
     def __init__(self, flow: tfd.Distribution, ndim: int, **kwargs):
         super().__init__(**kwargs)
-        self.flow = flow
-        flow.log_prob(tf.zeros((1, ndim)))  # create the networks' weights now
+        self.flow = build(flow, ndim)  # its weights must exist for Keras to track them
         self.flow_variables = list(flow.trainable_variables)
 
     def call(self, x: tf.Tensor) -> tf.Tensor:

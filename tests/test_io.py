@@ -5,10 +5,11 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow_probability as tfp
 
 from flowlab import load_flow, save_flow, train
 from flowlab.data import make_moons
-from flowlab.flows import FLOWS, FlowConfig, make_flow
+from flowlab.flows import FLOWS, FlowConfig, make_flow, maf_chain, standard_normal
 
 
 def _trained(config: FlowConfig):
@@ -19,10 +20,11 @@ def _trained(config: FlowConfig):
 
 def test_save_reload_round_trip(tmp_path):
     data = make_moons(500, seed=0)
-    config = FlowConfig.for_data(data, num_layers=2, hidden_units=(16,), seed=5)
+    config = FlowConfig(num_layers=2, hidden_units=(16,), seed=5, loc=tuple(data.mean(axis=0).tolist()),
+                        scale=tuple(data.std(axis=0).tolist()))
     flow = make_flow(config)
     train.fit(flow, data, train.TrainSettings(epochs=2, batch_size=100), progress=False)
-    save_flow(flow, config, tmp_path / "saved")
+    save_flow(flow, tmp_path / "saved")
     loaded, loaded_config = load_flow(tmp_path / "saved")
     assert loaded_config == config
     x = make_moons(200, seed=9)
@@ -37,7 +39,7 @@ def test_save_reload_round_trip(tmp_path):
 def test_every_family_saves_and_reloads(tmp_path, family):
     config = FlowConfig(flow=family, num_layers=2, hidden_units=(8,), seed=1)
     flow = _trained(config)
-    save_flow(flow, config, tmp_path / family)
+    save_flow(flow, tmp_path / family)
     loaded, _ = load_flow(tmp_path / family)
     x = make_moons(50, seed=9)
     np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
@@ -54,7 +56,7 @@ def saved(tmp_path_factory):
     """A small trained MAF saved to a folder; tests damage copies of it."""
     folder = tmp_path_factory.mktemp("saved") / "flow"
     config = FlowConfig(num_layers=1, hidden_units=(4,), seed=1)
-    save_flow(make_flow(config), config, folder)
+    save_flow(make_flow(config), folder)
     return folder
 
 
@@ -101,8 +103,14 @@ def test_config_that_does_not_match_the_weights_is_refused(saved, tmp_path, chan
 def test_fewer_layers_than_were_saved_is_refused(tmp_path):
     """Weights left over in the checkpoint are a mismatch too, not silently dropped."""
     config = FlowConfig(num_layers=2, hidden_units=(4,), seed=1)
-    save_flow(make_flow(config), config, tmp_path)
+    save_flow(make_flow(config), tmp_path)
     config_path = tmp_path / "flow_config.json"
     config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "num_layers": 1}))
     with pytest.raises(ValueError, match="do not fit the flow"):
         load_flow(tmp_path)
+
+
+def test_save_needs_a_flow_that_carries_its_config(tmp_path):
+    td = tfp.distributions.TransformedDistribution(standard_normal(), maf_chain(1, (4,)))
+    with pytest.raises(TypeError, match="flow must be a flow made by flowlab.make_flow.*got _TransformedDistribution"):
+        save_flow(td, tmp_path)
