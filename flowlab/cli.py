@@ -1,6 +1,6 @@
 """The ``flowlab`` command: run the lab headless, make the student notebook, grade submissions.
 
-    flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--epochs 80] ... [--json]
+    flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--bins 16] [--epochs 80] ... [--json]
     flowlab student [--solution NB] [--out NB]
     flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N]
     flowlab check NOTEBOOK [--timeout SECONDS]
@@ -70,6 +70,8 @@ LIMITS = {
     "seed": (0, 2**31 - 1),
     "noise": (0.01, 1.0),
     "learning_rate": (0.0, 1.0),  # exclusive of 0
+    "bins": (2, 64),  # spline bins
+    "bound": (0.5, 100.0),  # half-width of the splines' interval
 }
 
 
@@ -127,7 +129,7 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     """``flowlab train``'s options; their defaults come from flowlab.flows and flowlab.train."""
-    from flowlab.flows import ACTIVATIONS, FLOWS
+    from flowlab.flows import ACTIVATIONS, FLOWS, SPLINE_BINS, SPLINE_BOUND
     from flowlab.train import TrainSettings
 
     defaults = TrainSettings()
@@ -138,6 +140,11 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
                        help="hidden layer sizes of each network, comma-separated (default: 128,128)")
     train.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                        help="hidden activation (default: relu)")
+    train.add_argument("--bins", type=_int_in(*LIMITS["bins"]), default=SPLINE_BINS,
+                       help=f"bins of each spline, --flow spline only (default: {SPLINE_BINS})")
+    train.add_argument("--bound", type=_float_in(*LIMITS["bound"]), default=SPLINE_BOUND,
+                       help="the splines cover [-bound, bound], the identity outside; --flow spline only "
+                            f"(default: {SPLINE_BOUND:g})")
     train.add_argument("--epochs", type=_int_in(*LIMITS["epochs"]), default=defaults.epochs,
                        help=f"training epochs (default: {defaults.epochs})")
     train.add_argument("--batch-size", type=_int_in(*LIMITS["batch_size"]), default=defaults.batch_size,
@@ -337,7 +344,7 @@ def _train(args: argparse.Namespace) -> int:
                              warmup_epochs=min(TrainSettings().warmup_epochs, args.epochs - 1))
     data = make_moons(args.samples, noise=args.noise, seed=args.seed)
     config = FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
-                        activation=args.activation, seed=args.seed)
+                        activation=args.activation, seed=args.seed, bins=args.bins, bound=args.bound)
     flow = make_flow(config)
     quiet = args.json
     snapshots = DensitySnapshots(flow, snapshot_epochs(args.epochs), noise=args.noise)

@@ -96,6 +96,15 @@ def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, n
     return num_layers, hidden_units, activation, ndim, seed
 
 
+def _spline_args(bins: int, bound: float) -> tuple[int, float]:
+    """Validate a spline's bins (at least 2) and bound (room for every bin's minimum size)."""
+    bins = _validate.positive_int("bins", bins)
+    if bins < 2:
+        raise ValueError(f"bins must be an integer >= 2, got {bins}")
+    bound = _validate.finite_float("bound", bound, minimum=bins * _MIN_SIZE / 2, strict=True)
+    return bins, bound
+
+
 def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str) -> tfb.Chain:
     """[layer, Permute] for each layer: each Permute reverses the dimensions so the next
     layer transforms what the last one only conditioned on."""
@@ -105,17 +114,24 @@ def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str) -> tfb.
     return tfb.Chain(bijectors, name=name)
 
 
-def _glorot(seed: int, i: int) -> tf.keras.initializers.Initializer:
-    return tf.keras.initializers.GlorotUniform(seed=seed * 1000 + i)
+def _layer_seed(seed: int, layer: int, part: int = 0) -> int:
+    """The initializer seed of one network part (``part``: a dense layer of a coupling network;
+    a MADE takes one initializer for all its layers) of flow layer ``layer``, for every family.
+    Distinct for every (seed, layer, part) with ``layer < 1000`` and ``part < 100``.
+
+    Example:
+        >>> _layer_seed(0, 1), _layer_seed(0, 1, part=2), _layer_seed(1, 0)
+        (100, 102, 100000)
+    """
+    return (seed * 1000 + layer) * 100 + part
 
 
-def _made(hidden_units: tuple[int, ...], activation: str, seed: int, i: int) -> tfb.AutoregressiveNetwork:
-    return tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units), activation=activation,
-                                     kernel_initializer=_glorot(seed, i))
+def _glorot(seed: int, layer: int, part: int = 0) -> tf.keras.initializers.Initializer:
+    return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
 
 
-def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), activation: str = "relu",
+              ndim: int = 2, seed: int = 0, invert: bool = False) -> tfb.Chain:
     """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
 
     Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
@@ -123,41 +139,45 @@ def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
     sampling takes ``ndim`` sequential passes. Weights start from seeded Glorot
     initializers: the same seed gives the same flow.
 
+    ``invert=True`` gives the inverse autoregressive flow (IAF): each MAF layer run
+    backwards (``tfb.Invert``), so sampling is one network pass and density evaluation
+    takes ``ndim`` sequential ones.
+
     Example:
-        >>> [type(b).__name__ for b in maf_chain(2).bijectors]
+        >>> [type(b).__name__ for b in maf_chain(num_layers=2).bijectors]
         ['MaskedAutoregressiveFlow', 'Permute', 'MaskedAutoregressiveFlow', 'Permute']
-    """
-    num_layers, hidden_units, activation, ndim, seed = _chain_args(
-        num_layers, hidden_units, activation, ndim, seed)
-    layers = [tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i), name=f"maf_{i}")
-              for i in range(num_layers)]
-    return _with_permutations(layers, ndim, "maf_chain")
-
-
-def iaf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
-    """Inverse autoregressive flow: each layer is a MAF run backwards (``tfb.Invert``).
-
-    Sampling is one network pass; density evaluation takes ``ndim`` sequential passes.
-
-    Example:
-        >>> [type(b).__name__.lstrip("_") for b in iaf_chain(1).bijectors]
+        >>> [type(b).__name__.lstrip("_") for b in maf_chain(num_layers=1, invert=True).bijectors]
         ['Invert', 'Permute']
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
-    layers = [tfb.Invert(tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i)),
-                         name=f"iaf_{i}") for i in range(num_layers)]
-    return _with_permutations(layers, ndim, "iaf_chain")
+    layers = []
+    for i in range(num_layers):
+        made = tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units), activation=activation,
+                                         kernel_initializer=_glorot(seed, i))
+        layers.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(made), name=f"iaf_{i}") if invert
+                      else tfb.MaskedAutoregressiveFlow(made, name=f"maf_{i}"))
+    return _with_permutations(layers, ndim, "iaf_chain" if invert else "maf_chain")
+
+
+def iaf_chain(**options) -> tfb.Chain:
+    """Inverse autoregressive flow: ``maf_chain(invert=True, **options)``.
+
+    Example:
+        >>> [type(b).__name__.lstrip("_") for b in iaf_chain(num_layers=1).bijectors]
+        ['Invert', 'Permute']
+    """
+    return maf_chain(invert=True, **options)
 
 
 class _CouplingNetwork(tf.Module):
-    """A dense network from the conditioning half to ``params`` outputs per transformed unit."""
+    """A dense network from the conditioning half to ``params`` outputs per transformed unit,
+    for flow layer ``layer`` of a chain seeded ``seed``."""
 
     def __init__(self, hidden_units: tuple[int, ...], activation: str, outputs: int, seed: int,
-                 name: str):
+                 layer: int, name: str):
         super().__init__(name=name)
-        layers = [tf.keras.layers.Dense(units, activation=activation, kernel_initializer=_glorot(seed, j))
+        layers = [tf.keras.layers.Dense(units, activation=activation, kernel_initializer=_glorot(seed, layer, j))
                   for j, units in enumerate(hidden_units)]
         # The last layer starts at zero, so every coupling starts as the identity.
         layers.append(tf.keras.layers.Dense(outputs, kernel_initializer="zeros"))
@@ -170,18 +190,22 @@ class _CouplingNetwork(tf.Module):
 class _AffineCoupling(tf.Module):
     """RealNVP's ``shift_and_log_scale_fn``: (shift, log-scale) of the transformed half."""
 
-    def __init__(self, units: int, hidden_units, activation, seed, name):
+    def __init__(self, units: int, hidden_units, activation, seed, layer, name):
         super().__init__(name=name)
-        self.net = _CouplingNetwork(hidden_units, activation, 2 * units, seed, name=f"{name}_net")
+        self.net = _CouplingNetwork(hidden_units, activation, 2 * units, seed, layer, name=f"{name}_net")
 
     def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs):
         shift, log_scale = tf.split(self.net(x), 2, axis=-1)
         return shift, log_scale
 
 
-#: Bins per spline. Measured on the moons (5 seeds, 80 epochs): 16 bins reach a median KL of
-#: 0.016 against 8 bins' 0.022, for about 10% more training time.
+#: Bins per spline by default: on the moons, 16 bins reach a lower KL than 8 for a little more
+#: training time (figures in benchmarks/README.md).
 SPLINE_BINS = 16
+#: Half-width of the interval the splines cover by default (the identity outside it).
+SPLINE_BOUND = 5.0
+#: The smallest bin width and height, and the smallest slope, of every spline.
+_MIN_SIZE = 1e-2
 
 
 class SplineCoupling(tfb.Bijector):
@@ -196,27 +220,28 @@ class SplineCoupling(tfb.Bijector):
     """
 
     def __init__(self, ndim: int, hidden_units: tuple[int, ...], activation: str, seed: int,
-                 bins: int = SPLINE_BINS, bound: float = 5.0, name: str = "spline_coupling"):
+                 bins: int = SPLINE_BINS, bound: float = SPLINE_BOUND, layer: int = 0,
+                 name: str = "spline_coupling"):
         parameters = dict(locals())
         super().__init__(forward_min_event_ndims=1, parameters=parameters, name=name)
         self.num_masked = ndim // 2
         self.units, self.bins, self.bound = ndim - self.num_masked, bins, bound
-        self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed,
+        self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed, layer,
                                     name=f"{name}_net")
+        self._last_inverse: tuple[tf.Tensor, tf.Tensor] | None = None  # (y, its log-det): see _inverse
 
     def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Bin widths and heights (each summing to ``2 * bound``, none under ``min_size``) and
-        the inner knots' slopes, per transformed unit."""
+        """Bin widths and heights (each summing to ``2 * bound``, none under the minimum size)
+        and the inner knots' slopes, per transformed unit."""
         shape = tf.concat([tf.shape(condition)[:-1], [self.units, 3 * self.bins - 1]], axis=0)
         widths, heights, slopes = tf.split(tf.reshape(self.net(condition), shape),
                                            [self.bins, self.bins, self.bins - 1], axis=-1)
-        min_size = 1e-2
 
         def sizes(logits):
-            return tf.nn.softmax(logits, axis=-1) * (2 * self.bound - self.bins * min_size) + min_size
+            return tf.nn.softmax(logits, axis=-1) * (2 * self.bound - self.bins * _MIN_SIZE) + _MIN_SIZE
 
         # softplus(log(e^(1 - min_size) - 1)) + min_size = 1: zero outputs give unit slopes
-        slopes = tf.nn.softplus(slopes + np.log(np.expm1(1.0 - min_size))) + min_size
+        slopes = tf.nn.softplus(slopes + np.log(np.expm1(1.0 - _MIN_SIZE))) + _MIN_SIZE
         return sizes(widths), sizes(heights), slopes
 
     def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -233,50 +258,55 @@ class SplineCoupling(tfb.Bijector):
 
     def _inverse(self, y: tf.Tensor) -> tf.Tensor:
         x, inverse_log_det = self._inverse_and_log_det(y)
-        # log_prob asks for inverse(y), then inverse_log_det_jacobian(y): leave the second
-        # in TFP's bijector cache (as tfb.FFJORD does) so the network runs once, not twice.
-        self._cache.inverse_attributes(y)["ildj"] = inverse_log_det
+        # log_prob asks for inverse(y), then inverse_log_det_jacobian(y) of the same tensor:
+        # remember the second, so the network runs once per log_prob, not twice.
+        self._last_inverse = (y, inverse_log_det)
         return x
 
     def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
+        if self._last_inverse is not None and self._last_inverse[0] is y:
+            return self._last_inverse[1]
         return self._inverse_and_log_det(y)[1]
 
 
-def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
                   activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
     """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
     shifts and scales the rest as a function of it: one pass both ways.
 
     Example:
-        >>> [type(b).__name__ for b in realnvp_chain(1).bijectors]
+        >>> [type(b).__name__ for b in realnvp_chain(num_layers=1).bijectors]
         ['RealNVP', 'Permute']
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
     half = ndim // 2
     layers = [tfb.RealNVP(num_masked=half, name=f"realnvp_{i}", shift_and_log_scale_fn=_AffineCoupling(
-        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}"))
+        ndim - half, hidden_units, activation, seed, i, name=f"affine_coupling_{i}"))
         for i in range(num_layers)]
     return _with_permutations(layers, ndim, "realnvp_chain")
 
 
-def spline_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-                 activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
+                 activation: str = "relu", ndim: int = 2, seed: int = 0, bins: int = SPLINE_BINS,
+                 bound: float = SPLINE_BOUND) -> tfb.Chain:
     """Neural spline flow: coupling layers whose transform is a monotone
-    rational-quadratic spline (16 bins on [-5, 5]) instead of an affine map.
+    rational-quadratic spline (``bins`` bins on [-bound, bound]) instead of an affine map.
 
     Example:
-        >>> [type(b).__name__ for b in spline_chain(1).bijectors]
+        >>> [type(b).__name__ for b in spline_chain(num_layers=1).bijectors]
         ['SplineCoupling', 'Permute']
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
-    layers = [SplineCoupling(ndim, hidden_units, activation, seed * 1000 + 100 * i, name=f"spline_{i}")
+    bins, bound = _spline_args(bins, bound)
+    layers = [SplineCoupling(ndim, hidden_units, activation, seed, bins, bound, layer=i, name=f"spline_{i}")
               for i in range(num_layers)]
     return _with_permutations(layers, ndim, "spline_chain")
 
 
-#: Flow family name -> chain builder; ``flowlab train --flow`` chooses among these.
+#: Flow family name -> chain builder (all take the same keyword arguments; the spline's also
+#: ``bins`` and ``bound``); ``flowlab train --flow`` chooses among these.
 BUILDERS = {"maf": maf_chain, "iaf": iaf_chain, "realnvp": realnvp_chain, "spline": spline_chain}
 FLOWS = tuple(BUILDERS)
 
@@ -286,7 +316,8 @@ class FlowConfig:
     """Everything needed to rebuild a flow: saved next to its weights.
 
     ``loc`` and ``scale`` (optional, together, one number per dimension) standardize the
-    data inside the flow. Every field is checked when the config is made.
+    data inside the flow. ``bins`` and ``bound`` shape the spline flow's splines (other
+    families ignore them). Every field is checked when the config is made.
 
     Example:
         >>> FlowConfig(flow="spline", num_layers=2).num_layers
@@ -305,11 +336,14 @@ class FlowConfig:
     seed: int = 0
     loc: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
+    bins: int = SPLINE_BINS
+    bound: float = SPLINE_BOUND
 
     def __post_init__(self):
         _validate.one_of("flow", self.flow, FLOWS)
         _, hidden_units, _, ndim, _ = _chain_args(self.num_layers, self.hidden_units, self.activation,
                                                   self.ndim, self.seed)
+        _spline_args(self.bins, self.bound)
         object.__setattr__(self, "hidden_units", hidden_units)  # a list given becomes a tuple
         if (self.loc is None) != (self.scale is None):
             raise ValueError(f"loc and scale must be given together to standardize the data, "
@@ -390,8 +424,10 @@ def make_flow(config: FlowConfig = FlowConfig()) -> Flow:
         >>> flow.log_prob([[0.0, 0.0]]).shape, len(flow.trainable_variables)
         (TensorShape([1]), 4)
     """
-    bijector = BUILDERS[config.flow](config.num_layers, config.hidden_units, config.activation,
-                                     config.ndim, config.seed)
+    options = {"bins": config.bins, "bound": config.bound} if config.flow == "spline" else {}
+    bijector = BUILDERS[config.flow](num_layers=config.num_layers, hidden_units=config.hidden_units,
+                                     activation=config.activation, ndim=config.ndim, seed=config.seed,
+                                     **options)
     if config.loc is not None:
         bijector = tfb.Chain([standardize_bijector(config.loc, config.scale), bijector])
     return _build(Flow(standard_normal(config.ndim), bijector, config), config.ndim)

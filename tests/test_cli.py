@@ -96,6 +96,10 @@ def _exit_status(argv: list[str]) -> int:
     (["--noise", "1e-9"], "argument --noise: must be a number from 0.01 to 1, got '1e-9'"),
     (["--seed", "99999999999"], "argument --seed: must be an integer from 0 to 2,147,483,647"),
     (["--learning-rate", "1e6"], "argument --learning-rate: must be a number > 0 and <= 1, got '1e6'"),
+    (["--bins", "1"], "argument --bins: must be an integer from 2 to 64, got '1'"),
+    (["--bins", "many"], "argument --bins: "),
+    (["--bound", "0"], "argument --bound: must be a number from 0.5 to 100, got '0'"),
+    (["--bound", "inf"], "argument --bound: "),
     # fewer training points than one batch
     (["--samples", "50"], "argument --batch-size: must be at most --samples (50), got 128"),
     (["--samples", "50", "--batch-size", "51"], "argument --batch-size: must be at most --samples (50), got 51"),
@@ -214,3 +218,18 @@ def test_train_writes_the_chain_and_training_figures(tmp_path, capsys):
     assert layers.shape[1] <= 1000 and training.shape[1] <= 1000  # fits a notebook at 100 dpi
     assert training.shape[1] > training.shape[0]
     assert float(layers[..., :3].std()) > 0.05 and float(training[..., :3].std()) > 0.05  # not blank
+
+
+def test_bins_and_bound_reach_the_flow_config(tmp_path, monkeypatch):
+    from flowlab import flows
+
+    class Made(Exception):
+        pass
+
+    def capture(config):
+        raise Made(config)
+    monkeypatch.setattr(flows, "make_flow", capture)
+    with pytest.raises(Made) as made:
+        cli.main([*TINY, "--flow", "spline", "--bins", "4", "--bound", "2.5", "--out", str(tmp_path)])
+    config = made.value.args[0]
+    assert (config.flow, config.bins, config.bound) == ("spline", 4, 2.5)

@@ -111,6 +111,23 @@ def test_fewer_layers_than_were_saved_is_refused(tmp_path):
 
 
 def test_save_needs_a_flow_that_carries_its_config(tmp_path):
-    td = tfp.distributions.TransformedDistribution(standard_normal(), maf_chain(1, (4,)))
+    td = tfp.distributions.TransformedDistribution(standard_normal(), maf_chain(num_layers=1, hidden_units=(4,)))
     with pytest.raises(TypeError, match="flow must be a flow made by flowlab.make_flow.*got _TransformedDistribution"):
         save_flow(td, tmp_path)
+
+
+def test_config_saved_before_bins_and_bound_existed_loads_with_their_defaults(tmp_path):
+    config = FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), seed=1)
+    save_flow(make_flow(config), tmp_path)
+    config_path = tmp_path / "flow_config.json"
+    saved = json.loads(config_path.read_text())
+    assert (saved["bins"], saved["bound"]) == (config.bins, config.bound)
+    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k not in ("bins", "bound")}))
+    assert load_flow(tmp_path)[1] == config
+
+
+def test_spline_bins_and_bound_round_trip(tmp_path):
+    config = FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), bins=5, bound=2.5)
+    save_flow(make_flow(config), tmp_path)
+    flow, loaded = load_flow(tmp_path)
+    assert loaded == config and flow.config == config
