@@ -22,9 +22,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import plots
+from flowlab import measure
 from flowlab.flows import FlowConfig, make_flow
-from flowlab.train import TrainSettings, build_model, evaluate, fit, nll_loss
+from flowlab.measure import evaluate
+from flowlab.train import TrainSettings, build_model, fit, nll_loss
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -59,16 +60,9 @@ def train_flowlab(data: np.ndarray, seed: int, epochs: int):
 
 def time_inference(flow, repeats: int = 3) -> dict[str, float]:
     """Best-of-``repeats`` seconds for log_prob on a 200 x 200 grid and for 10,000 samples."""
-    _, _, grid = plots.grid(2.5, n=200)
-    timings = {"grid_log_prob_s": [], "sample_10k_s": []}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        flow.log_prob(grid).numpy()
-        timings["grid_log_prob_s"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        flow.sample(10_000, seed=1).numpy()
-        timings["sample_10k_s"].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in timings.items()}
+    _, _, points = measure.grid(2.5, n=200)
+    return {"grid_log_prob_s": measure.best_time(lambda: flow.log_prob(points).numpy(), repeats),
+            "sample_10k_s": measure.best_time(lambda: flow.sample(10_000, seed=1).numpy(), repeats)}
 
 
 def main() -> None:

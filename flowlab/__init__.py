@@ -29,7 +29,7 @@ _NAMES = {
     "moons_entropy": "flowlab.data",
     "make_flow": "flowlab.flows",
     "fit": "flowlab.train",
-    "evaluate": "flowlab.train",
+    "evaluate": "flowlab.measure",
     "save_flow": "flowlab.io",
     "load_flow": "flowlab.io",
 }

@@ -18,6 +18,7 @@ import tensorflow_probability as tfp
 from flowlab import _validate
 from flowlab.data import make_moons
 from flowlab.flows import Flow
+from flowlab.measure import grid
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -124,7 +125,7 @@ class DensitySnapshots(tf.keras.callbacks.Callback):
     Args:
         flow: the distribution being trained.
         epochs: after how many epochs to take a snapshot (0 = before the first).
-        lim, n: the grid (see :func:`flowlab.plots.grid`).
+        lim, n: the grid (see :func:`flowlab.measure.grid`).
         noise, n_heldout, seed: the held-out moons.
     """
 
@@ -132,8 +133,6 @@ class DensitySnapshots(tf.keras.callbacks.Callback):
                  lim: float | Sequence[float] = 2.5, n: int = 100, noise: float = 0.05,
                  n_heldout: int = 5_000, seed: int = 777):
         super().__init__()
-        from flowlab.plots import grid  # the grid lives with the figures that draw it
-
         self.flow = flow
         self.epochs = sorted({_validate.non_negative_int("epochs", e) for e in epochs})
         if not self.epochs:

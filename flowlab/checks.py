@@ -44,8 +44,7 @@ import tensorflow_probability as tfp
 
 import flowlab
 from flowlab import _seal
-from flowlab.plots import density_on_grid
-from flowlab.train import evaluate
+from flowlab.measure import density_on_grid, evaluate
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -438,13 +437,14 @@ def _functions(namespace: Mapping[str, Any]) -> dict[str, Any]:
 def _snapshot() -> dict[str, tuple[Any, dict[str, Any]]]:
     """Where the checks' tools live now: module and class namespaces, by name."""
     import flowlab.data
+    import flowlab.measure
     import flowlab.plots
     import flowlab.train
 
     owners: list[tuple[str, Any]] = [
         ("builtins", builtins), ("numpy", np), ("numpy.linalg", np.linalg),
         ("flowlab", flowlab), ("flowlab.checks", __import__(__name__, fromlist=["_"])),
-        ("flowlab.data", flowlab.data), ("flowlab.plots", flowlab.plots),
+        ("flowlab.data", flowlab.data), ("flowlab.measure", flowlab.measure), ("flowlab.plots", flowlab.plots),
         ("flowlab.train", flowlab.train), ("tensorflow", tf),
     ]
     owners += [(f"{cls.__module__}.{cls.__qualname__}", cls) for cls in _classes()]

@@ -337,7 +337,8 @@ def _train(args: argparse.Namespace) -> int:
     from flowlab.data import make_moons, moons_log_prob
     from flowlab.flows import FlowConfig, make_flow
     from flowlab.io import save_flow
-    from flowlab.train import TrainingDiverged, TrainSettings, evaluate, fit
+    from flowlab.measure import evaluate
+    from flowlab.train import TrainingDiverged, TrainSettings, fit
 
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size,
                              learning_rate=args.learning_rate, seed=args.seed,

@@ -23,7 +23,7 @@ from sklearn import datasets
 
 from flowlab import _validate
 
-__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "moons_gap_region", "MOONS_GAP",
+__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "MOONS_GAP",
            "Estimate", "monte_carlo_mean", "moons_entropy_estimate", "moons_distance"]
 
 #: The box (x0 min, x0 max, x1 min, x1 max) around the midpoint between the moons' tips. Not
@@ -155,13 +155,3 @@ def moons_distance(x: np.ndarray) -> np.ndarray:
         return np.where(on_side, to_circle, to_ends)
 
     return np.minimum(to_arc(x, True), to_arc(x - np.array([1.0, 0.5]), False))
-
-
-def moons_gap_region(x: np.ndarray) -> np.ndarray:
-    """Boolean mask of points in the box :data:`MOONS_GAP`, ``0.25 < x0 < 0.75, -0.1 < x1 < 0.6``,
-    between the inner tip of the upper moon and the inner tip of the lower one. Two of its
-    corners come within 0.04 of the moons, so at noise 0.05 it catches their noise tails.
-    """
-    x = _validate.points("x", x)
-    x0, x1, y0, y1 = MOONS_GAP
-    return (x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)

@@ -1,76 +1,26 @@
 """Figures for the lab: points, densities on a grid with a colour bar, loss curves.
-Every figure gets a title and labelled axes."""
+Every figure gets a title and labelled axes.
+
+The numbers drawn come from :mod:`flowlab.measure`: ``grid`` and ``density_on_grid`` live there
+(they are importable from here too, as notebooks written earlier call ``plots.density_on_grid``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow_probability as tfp
 
 from flowlab import _validate
+from flowlab.measure import LogDensity, density_on_grid, limits
+from flowlab.measure import grid  # noqa: F401  (public here before it moved: still importable)
 
 tfd = tfp.distributions
 
-__all__ = ["grid", "density_on_grid", "plot_points", "plot_density", "plot_loss",
+__all__ = ["plot_points", "plot_density", "plot_loss",
            "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
            "plot_density_snapshots", "plot_normality"]
-
-LogProb = Callable[[np.ndarray], np.ndarray]
-
-
-def _limits(lim: float | Sequence[float]) -> tuple[float, float, float, float]:
-    """``4`` -> ``(-4, 4, -4, 4)``; ``(x0, x1, y0, y1)`` is kept."""
-    if np.isscalar(lim):
-        half = _validate.finite_float("lim", lim, minimum=0.0, strict=True)
-        return (-half, half, -half, half)
-    values = tuple(float(v) for v in lim)
-    if len(values) != 4 or not all(np.isfinite(values)) or values[0] >= values[1] or values[2] >= values[3]:
-        raise ValueError(f"lim must be a positive number or (xmin, xmax, ymin, ymax) "
-                         f"with min < max, got {lim!r}")
-    return values
-
-
-def grid(lim: float | Sequence[float] = 4.0, n: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An ``n`` x ``n`` grid over ``lim``: the two coordinate arrays and the points
-    as a float32 array of shape ``(n * n, 2)``.
-
-    Example:
-        >>> xx, yy, points = grid(1.0, n=3)
-        >>> points.shape, points[0].tolist()
-        ((9, 2), [-1.0, -1.0])
-    """
-    x0, x1, y0, y1 = _limits(lim)
-    n = _validate.positive_int("n", n)
-    xx, yy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
-    points = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
-    return xx, yy, points
-
-
-def _log_prob_fn(density: tfd.Distribution | LogProb) -> LogProb:
-    if isinstance(density, tfd.Distribution):
-        return lambda x: density.log_prob(x).numpy()
-    if callable(density):
-        return density
-    raise TypeError(f"density must be a TFP distribution or a function returning log-densities, "
-                    f"got {type(density).__name__}")
-
-
-def density_on_grid(density: tfd.Distribution | LogProb, lim: float | Sequence[float] = 4.0,
-                    n: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluate a density on :func:`grid`: returns ``xx, yy, p`` with ``p`` shaped like ``xx``.
-
-    Example:
-        >>> from flowlab.flows import standard_normal
-        >>> xx, yy, p = density_on_grid(standard_normal(), lim=6.0, n=200)
-        >>> round(float(p.sum() * (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0])), 3)
-        1.0
-    """
-    xx, yy, points = grid(lim, n)
-    log_p = np.asarray(_log_prob_fn(density)(points), dtype=np.float64)
-    return xx, yy, np.exp(log_p).reshape(xx.shape)
-
 
 def _axes(ax: plt.Axes | None) -> plt.Axes:
     return ax if ax is not None else plt.figure(figsize=(5, 5)).gca()
@@ -90,7 +40,7 @@ def plot_points(points: np.ndarray, title: str, lim: float | Sequence[float] | N
     ax = _axes(ax)
     ax.plot(points[:, 0], points[:, 1], ".", alpha=alpha, markeredgewidth=0.0)
     if lim is not None:
-        x0, x1, y0, y1 = _limits(lim)
+        x0, x1, y0, y1 = limits(lim)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
@@ -110,7 +60,7 @@ def _colour_label(log: bool) -> str:
     return "log$_{10}$ density" if log else "density p(x)"
 
 
-def plot_density(density: tfd.Distribution | LogProb, title: str,
+def plot_density(density: tfd.Distribution | LogDensity, title: str,
                  lim: float | Sequence[float] = 4.0, n: int = 150, ax: plt.Axes | None = None,
                  names: tuple[str, str] = ("$x_1$", "$x_2$"), vmax: float | None = None,
                  log: bool = False, log_floor: float = -6.0) -> plt.Axes:
@@ -122,7 +72,7 @@ def plot_density(density: tfd.Distribution | LogProb, title: str,
     ax = _axes(ax)
     xx, yy, p = density_on_grid(density, lim, n)
     shown = _shown(p, log, log_floor)
-    image = ax.imshow(shown, origin="lower", extent=_limits(lim), aspect="equal",
+    image = ax.imshow(shown, origin="lower", extent=limits(lim), aspect="equal",
                       vmin=log_floor if log else 0.0, vmax=vmax)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=_colour_label(log))
     _label(ax, title, names)
@@ -148,7 +98,7 @@ def plot_loss(losses: Sequence[float], title: str = "Training loss",
     return ax
 
 
-def plot_densities(densities: dict[str, tfd.Distribution | LogProb],
+def plot_densities(densities: dict[str, tfd.Distribution | LogDensity],
                    lim: float | Sequence[float] = 2.5, n: int = 200,
                    suptitle: str | None = None, log: bool = False,
                    log_floor: float = -6.0) -> plt.Figure:
@@ -160,7 +110,7 @@ def plot_densities(densities: dict[str, tfd.Distribution | LogProb],
     vmax = max(float(p.max()) for p in grids.values())
     fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 4.6), squeeze=False)
     for ax, (name, p) in zip(axes[0], grids.items(), strict=True):
-        image = ax.imshow(p, origin="lower", extent=_limits(lim), aspect="equal",
+        image = ax.imshow(p, origin="lower", extent=limits(lim), aspect="equal",
                           vmin=log_floor if log else 0.0, vmax=vmax)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=_colour_label(log))
         _label(ax, name, ("$x_1$", "$x_2$"))
@@ -231,7 +181,7 @@ def plot_density_snapshots(snapshots: Sequence, lim: float | Sequence[float] = 2
     fig, axes = plt.subplots(1, len(snapshots), figsize=(panel_size * len(snapshots) + 0.8, panel_size + 0.9),
                              squeeze=False, sharey=True)
     for i, (ax, snapshot) in enumerate(zip(axes[0], snapshots)):
-        image = ax.imshow(snapshot.density, origin="lower", extent=_limits(lim), aspect="equal",
+        image = ax.imshow(snapshot.density, origin="lower", extent=limits(lim), aspect="equal",
                           vmin=0.0, vmax=vmax)
         _label(ax, f"epoch {snapshot.epoch}\nheld-out NLL {snapshot.heldout_nll:.3f}",
                ("$x_1$", "$x_2$" if i == 0 else ""))  # one shared y axis, labelled once

@@ -1,5 +1,5 @@
-"""Training a flow with Keras on the negative log-likelihood, and scoring it
-against the exact two-moons density."""
+"""Training a flow with Keras on the negative log-likelihood. Scoring it against the exact
+two-moons density is :func:`flowlab.measure.evaluate`'s."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.data import make_moons, monte_carlo_mean, moons_log_prob
+from flowlab.data import make_moons
 from flowlab.flows import build
 
 tfd = tfp.distributions
@@ -30,9 +30,6 @@ __all__ = [
     "StopOnNaN",
     "batch_stream",
     "fit",
-    "log_prob_numpy",
-    "heldout_points",
-    "evaluate",
 ]
 
 
@@ -285,50 +282,3 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
         return model.fit(batch_stream(data, settings), epochs=settings.epochs,
                          steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
                          verbose=0)
-
-
-def log_prob_numpy(flow: tfd.Distribution, x: np.ndarray, batch_size: int = 50_000) -> np.ndarray:
-    """``flow.log_prob`` on many points, in blocks, as a float64 NumPy array."""
-    x = np.asarray(x, dtype=np.float32)
-    blocks = [flow.log_prob(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(blocks).astype(np.float64)
-
-
-def heldout_points(noise: float = 0.05, n_samples: int = 100_000, seed: int = 2024) -> np.ndarray:
-    """The fresh moons :func:`evaluate` scores a flow on (same defaults), for computing other
-    numbers on the very same points.
-
-    Example:
-        >>> heldout_points(n_samples=3).shape
-        (3, 2)
-    """
-    return make_moons(n_samples, noise=noise, seed=seed)
-
-
-def evaluate(flow: tfd.Distribution, noise: float = 0.05, n_samples: int = 100_000,
-             seed: int = 2024) -> dict[str, float]:
-    """Score a flow on fresh moons: held-out NLL, and the KL divergence from the
-    exact density, ``mean(log p(x) - log q(x))`` over the same points.
-
-    The KL is the forward divergence KL(p || q), with p the exact density: the one
-    maximum likelihood minimises, since the expected NLL is ``entropy + KL(p || q)``.
-    It is zero for a perfect model and does not depend on how hard the data set is.
-    ``entropy`` is the exact density's mean NLL on these same points: the floor the
-    held-out NLL cannot beat (up to noise). All three are Monte Carlo estimates; the
-    ``*_se`` keys hold their standard errors. The KL's is small because it averages the
-    difference on each point, in which most of the point-to-point scatter cancels.
-    """
-    n_samples = _validate.positive_int("n_samples", n_samples)
-    x = heldout_points(noise, n_samples, seed)
-    log_q = log_prob_numpy(flow, x)
-    log_p = moons_log_prob(x, noise=noise)
-    nll, entropy, kl = monte_carlo_mean(-log_q), monte_carlo_mean(-log_p), monte_carlo_mean(log_p - log_q)
-    return {
-        "heldout_nll": nll.mean,
-        "entropy": entropy.mean,
-        "kl_to_exact": kl.mean,
-        "n_samples": n_samples,
-        "heldout_nll_se": nll.standard_error,
-        "entropy_se": entropy.standard_error,
-        "kl_se": kl.standard_error,
-    }

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 
-from flowlab import plots
+from flowlab import measure, plots
 from flowlab.anatomy import DensitySnapshots, bijectors_in_sampling_order, chain_stages
 from flowlab.data import make_moons
 from flowlab.flows import FLOWS, FlowConfig, make_flow
@@ -63,7 +63,7 @@ def test_chain_stages_rejects_a_plain_distribution():
 def test_snapshots_record_the_density_before_and_during_training():
     flow = make_flow(FlowConfig(num_layers=1, hidden_units=(16,), seed=2))
     snapshots = DensitySnapshots(flow, epochs=(0, 2, 4), n=40, n_heldout=2000, seed=3)
-    _, _, untrained = plots.density_on_grid(flow, lim=2.5, n=40)
+    _, _, untrained = measure.density_on_grid(flow, lim=2.5, n=40)
     heldout = make_moons(2000, noise=0.05, seed=3)
     untrained_nll = -float(np.mean(flow.log_prob(heldout).numpy()))
     fit(flow, make_moons(1024, seed=1), TrainSettings(epochs=4, batch_size=128), progress=False,
@@ -71,7 +71,7 @@ def test_snapshots_record_the_density_before_and_during_training():
     assert [s.epoch for s in snapshots.snapshots] == [0, 2, 4]
     np.testing.assert_allclose(snapshots.snapshots[0].density, untrained, rtol=1e-5, atol=1e-12)
     assert snapshots.snapshots[0].heldout_nll == pytest.approx(untrained_nll, rel=1e-6)
-    _, _, trained = plots.density_on_grid(flow, lim=2.5, n=40)
+    _, _, trained = measure.density_on_grid(flow, lim=2.5, n=40)
     np.testing.assert_allclose(snapshots.snapshots[-1].density, trained, rtol=1e-5, atol=1e-12)
     assert snapshots.snapshots[-1].heldout_nll < snapshots.snapshots[0].heldout_nll - 0.1
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 
-from flowlab import flows, plots
+from flowlab import flows, measure
 from flowlab.flows import FlowConfig, make_flow
 
 tfb = tfp.bijectors
@@ -70,7 +70,7 @@ def test_maf_chain_structure():
 
 def test_untrained_flow_density_normalizes():
     flow = make_flow(FlowConfig(hidden_units=(32, 32), seed=2))
-    xx, yy, p = plots.density_on_grid(flow, lim=8.0, n=400)
+    xx, yy, p = measure.density_on_grid(flow, lim=8.0, n=400)
     cell = (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0])
     assert p.sum() * cell == pytest.approx(1.0, abs=0.01)
 
@@ -186,7 +186,7 @@ def test_family_density_normalizes(family):
     (its sequential inverse multiplies by exp(log-scale) of far-out points), which says
     nothing about normalization; the finiteness check names such a case instead of hiding it."""
     flow = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=3))
-    xx, yy, p = plots.density_on_grid(flow, lim=10.0, n=500)
+    xx, yy, p = measure.density_on_grid(flow, lim=10.0, n=500)
     assert np.isfinite(p).all()
     samples = flow.sample(100_000, seed=4).numpy()
     inside = float(np.mean(np.all(np.abs(samples) <= 10.0, axis=1)))

@@ -44,7 +44,7 @@ def test_help_from_the_shell_lists_the_commands(clean_env):
 
 @pytest.mark.parametrize("name, module", [
     ("make_moons", "flowlab.data"), ("moons_log_prob", "flowlab.data"), ("moons_entropy", "flowlab.data"),
-    ("evaluate", "flowlab.train"), ("fit", "flowlab.train"), ("TrainSettings", "flowlab.train"),
+    ("evaluate", "flowlab.measure"), ("fit", "flowlab.train"), ("TrainSettings", "flowlab.train"),
     ("TrainingDiverged", "flowlab.train"), ("FlowConfig", "flowlab.flows"), ("make_flow", "flowlab.flows"),
     ("save_flow", "flowlab.io"), ("load_flow", "flowlab.io"),
 ])

@@ -7,7 +7,7 @@ import pytest
 
 from flowlab import data, measure, plots
 from flowlab.flows import FlowConfig, make_flow, standard_normal
-from flowlab.train import evaluate
+from flowlab.measure import evaluate
 
 GAUSS_ENTROPY = 1.0 + np.log(2 * np.pi)  # entropy of N(0, I) in 2-D, nats
 
