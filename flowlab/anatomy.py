@@ -140,7 +140,7 @@ class DensitySnapshots(tf.keras.callbacks.Callback):
         self.xx, self.yy, self._points = grid(lim, n)
         self.lim = lim
         heldout = make_moons(_validate.positive_int("n_heldout", n_heldout), noise=noise, seed=seed)
-        # grid and held-out points in one traced call: a fifth of the cost of eager calls
+        # grid and held-out points in one traced call: cheaper than eager calls (benchmarks/README.md)
         self._all_points = tf.constant(np.concatenate([self._points, heldout]), tf.float32)
         self._log_prob = tf.function(flow.log_prob)
         self.snapshots: list[Snapshot] = []

@@ -142,7 +142,8 @@ class TrainSettings:
     left out: XLA (slower here, and it changed the results), gradient clipping
     and a lower Adam beta_2 (worse), and standardizing the data inside the flow
     (no gain). About one run in four, with any of these settings or the sheet's,
-    stalls in a poor optimum (KL near 0.35) that longer training does not leave.
+    stalls in a poor optimum that longer training does not leave (figures in
+    ``benchmarks/README.md``).
 
     ``deterministic`` (default True) makes the same seed give the same losses bit for bit:
     while :func:`fit` runs, TensorFlow's graph optimizer (Grappler) is turned off, whose
@@ -202,7 +203,7 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     reshuffles all of them).
 
     Why not hand Keras the NumPy array: its pipeline leaves tf.data's autotuning thread
-    running, which held up the end of ``fit`` by 0 to 7 s in about half the runs, for every
+    running, which held up the end of ``fit`` by seconds in about half the runs, for every
     family (autotuning is off here), and its smaller last batch makes Keras trace the training
     step a second time for a batch of unknown size. Every batch here has the same, static
     size, and that matters: trained on batches of unknown size the spline flow is markedly
