@@ -103,17 +103,52 @@ def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str) -> tfb.
     return tfb.Chain(bijectors, name=name)
 
 
+#: Default bound on every affine layer's log-scale (MAF, IAF, RealNVP): each layer stretches or
+#: shrinks a coordinate by at most e^3, about 20 times. Without a bound the log-scale can grow
+#: without limit: some seeds diverge (the scale overflows) and an IAF's density overflows far from
+#: the data. See benchmarks/README.md (the stall study) for what the bound does to training.
+LOG_SCALE_BOUND = 3.0
+
+
+def soft_clamp(log_scale: tf.Tensor, bound: float | None) -> tf.Tensor:
+    """``bound * tanh(log_scale / bound)``: the identity near zero, smoothly saturating at
+    ``+-bound`` (no bound when ``bound`` is None).
+
+    Example:
+        >>> [round(float(v), 3) for v in soft_clamp(tf.constant([0.1, 100.0, -100.0]), 3.0)]
+        [0.1, 3.0, -3.0]
+    """
+    if bound is None:
+        return log_scale
+    return bound * tf.tanh(log_scale / bound)
+
+
 def _glorot(seed: int, i: int) -> tf.keras.initializers.Initializer:
     return tf.keras.initializers.GlorotUniform(seed=seed * 1000 + i)
 
 
-def _made(hidden_units: tuple[int, ...], activation: str, seed: int, i: int) -> tfb.AutoregressiveNetwork:
-    return tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units), activation=activation,
-                                     kernel_initializer=_glorot(seed, i))
+class _BoundedMADE(tfb.AutoregressiveNetwork):
+    """A MADE with two outputs per unit, (shift, log-scale), whose log-scale goes through
+    :func:`soft_clamp`."""
+
+    def __init__(self, log_scale_bound: float | None, **kwargs):
+        super().__init__(params=2, **kwargs)
+        self._log_scale_bound = log_scale_bound
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        shift, log_scale = tf.unstack(super().call(x), num=2, axis=-1)
+        return tf.stack([shift, soft_clamp(log_scale, self._log_scale_bound)], axis=-1)
+
+
+def _made(hidden_units: tuple[int, ...], activation: str, seed: int, i: int,
+          log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.AutoregressiveNetwork:
+    return _BoundedMADE(log_scale_bound, hidden_units=list(hidden_units), activation=activation,
+                        kernel_initializer=_glorot(seed, i))
 
 
 def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+              activation: str = "relu", ndim: int = 2, seed: int = 0,
+              log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
     """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
 
     Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
@@ -127,13 +162,14 @@ def maf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
-    layers = [tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i), name=f"maf_{i}")
+    layers = [tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i, log_scale_bound), name=f"maf_{i}")
               for i in range(num_layers)]
     return _with_permutations(layers, ndim, "maf_chain")
 
 
 def iaf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-              activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+              activation: str = "relu", ndim: int = 2, seed: int = 0,
+              log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
     """Inverse autoregressive flow: each layer is a MAF run backwards (``tfb.Invert``).
 
     Sampling is one network pass; density evaluation takes ``ndim`` sequential passes.
@@ -144,7 +180,7 @@ def iaf_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
-    layers = [tfb.Invert(tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i)),
+    layers = [tfb.Invert(tfb.MaskedAutoregressiveFlow(_made(hidden_units, activation, seed, i, log_scale_bound)),
                          name=f"iaf_{i}") for i in range(num_layers)]
     return _with_permutations(layers, ndim, "iaf_chain")
 
@@ -168,13 +204,15 @@ class _CouplingNetwork(tf.Module):
 class _AffineCoupling(tf.Module):
     """RealNVP's ``shift_and_log_scale_fn``: (shift, log-scale) of the transformed half."""
 
-    def __init__(self, units: int, hidden_units, activation, seed, name):
+    def __init__(self, units: int, hidden_units, activation, seed, name,
+                 log_scale_bound: float | None = LOG_SCALE_BOUND):
         super().__init__(name=name)
         self.net = _CouplingNetwork(hidden_units, activation, 2 * units, seed, name=f"{name}_net")
+        self.log_scale_bound = log_scale_bound
 
     def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs):
         shift, log_scale = tf.split(self.net(x), 2, axis=-1)
-        return shift, log_scale
+        return shift, soft_clamp(log_scale, self.log_scale_bound)
 
 
 #: Bins per spline. Measured on the moons (5 seeds, 80 epochs): 16 bins reach a median KL of
@@ -241,7 +279,8 @@ class SplineCoupling(tfb.Bijector):
 
 
 def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-                  activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+                  activation: str = "relu", ndim: int = 2, seed: int = 0,
+                  log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
     """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
     shifts and scales the rest as a function of it: one pass both ways.
 
@@ -253,7 +292,8 @@ def realnvp_chain(num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
         num_layers, hidden_units, activation, ndim, seed)
     half = ndim // 2
     layers = [tfb.RealNVP(num_masked=half, name=f"realnvp_{i}", shift_and_log_scale_fn=_AffineCoupling(
-        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}"))
+        ndim - half, hidden_units, activation, seed * 1000 + 100 * i, name=f"affine_coupling_{i}",
+        log_scale_bound=log_scale_bound))
         for i in range(num_layers)]
     return _with_permutations(layers, ndim, "realnvp_chain")
 
@@ -283,7 +323,9 @@ FLOWS = tuple(BUILDERS)
 class FlowConfig:
     """Everything needed to rebuild a flow: saved next to its weights.
 
-    ``loc`` and ``scale`` (optional) standardize the data inside the flow.
+    ``loc`` and ``scale`` (optional) standardize the data inside the flow. ``log_scale_bound``
+    bounds the affine families' log-scales (see :func:`soft_clamp`; None: unbounded, as flowlab
+    built them before the stall study; the spline flow has no log-scale and ignores it).
     """
 
     flow: str = "maf"
@@ -294,6 +336,7 @@ class FlowConfig:
     seed: int = 0
     loc: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
+    log_scale_bound: float | None = LOG_SCALE_BOUND
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -334,8 +377,9 @@ def make_flow(config: FlowConfig = FlowConfig()) -> tfd.TransformedDistribution:
         TensorShape([1])
     """
     _validate.one_of("flow", config.flow, FLOWS)
+    bound = {} if config.flow == "spline" else {"log_scale_bound": config.log_scale_bound}
     bijector = BUILDERS[config.flow](config.num_layers, config.hidden_units, config.activation,
-                                     config.ndim, config.seed)
+                                     config.ndim, config.seed, **bound)
     if config.loc is not None or config.scale is not None:
         if config.loc is None or config.scale is None:
             raise ValueError("loc and scale must be given together to standardize the data")
