@@ -22,6 +22,8 @@ __all__ = [
     "standard_normal",
     "shift_scale_demo",
     "standardize_bijector",
+    "LOG_SCALE_BOUND",
+    "soft_clamp",
     "maf_chain",
     "iaf_chain",
     "realnvp_chain",
@@ -126,12 +128,50 @@ def _layer_seed(seed: int, layer: int, part: int = 0) -> int:
     return (seed * 1000 + layer) * 100 + part
 
 
+#: Default bound on every affine layer's log-scale (MAF, IAF, RealNVP): a layer stretches or
+#: shrinks a coordinate by at most e^3, about 20 times. Unbounded, the log-scale can grow without
+#: limit: some seeds diverge (the scale overflows) and MAF and IAF densities overflow far from the
+#: data. The stall study in benchmarks/README.md measures what the bound does to training.
+LOG_SCALE_BOUND = 3.0
+
+
+def soft_clamp(log_scale: tf.Tensor, bound: float | None) -> tf.Tensor:
+    """``bound * tanh(log_scale / bound)``: the identity near zero, smoothly saturating at
+    ``+-bound`` (no bound when ``bound`` is None).
+
+    Example:
+        >>> [round(float(v), 3) for v in soft_clamp(tf.constant([0.1, 100.0, -100.0]), 3.0)]
+        [0.1, 3.0, -3.0]
+    """
+    if bound is None:
+        return log_scale
+    return bound * tf.tanh(log_scale / bound)
+
+
+def _log_scale_bound(bound: float | None) -> float | None:
+    """Validate a log-scale bound: a positive number, or None for no bound."""
+    return None if bound is None else _validate.finite_float("log_scale_bound", bound, minimum=0.0, strict=True)
+
+
+class _BoundedMADE(tfb.AutoregressiveNetwork):
+    """A MADE with two outputs per unit, (shift, log-scale), its log-scale through :func:`soft_clamp`."""
+
+    def __init__(self, log_scale_bound: float | None, **kwargs):
+        super().__init__(params=2, **kwargs)
+        self._log_scale_bound = log_scale_bound
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        shift, log_scale = tf.unstack(super().call(x), num=2, axis=-1)
+        return tf.stack([shift, soft_clamp(log_scale, self._log_scale_bound)], axis=-1)
+
+
 def _glorot(seed: int, layer: int, part: int = 0) -> tf.keras.initializers.Initializer:
     return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
 
 
 def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), activation: str = "relu",
-              ndim: int = 2, seed: int = 0, invert: bool = False) -> tfb.Chain:
+              ndim: int = 2, seed: int = 0, invert: bool = False,
+              log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
     """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
 
     Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
@@ -141,7 +181,8 @@ def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), 
 
     ``invert=True`` gives the inverse autoregressive flow (IAF): each MAF layer run
     backwards (``tfb.Invert``), so sampling is one network pass and density evaluation
-    takes ``ndim`` sequential ones.
+    takes ``ndim`` sequential ones. ``log_scale_bound`` soft-bounds every log-scale
+    (:func:`soft_clamp`; None: unbounded).
 
     Example:
         >>> [type(b).__name__ for b in maf_chain(num_layers=2).bijectors]
@@ -151,10 +192,11 @@ def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), 
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
+    log_scale_bound = _log_scale_bound(log_scale_bound)
     layers = []
     for i in range(num_layers):
-        made = tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units), activation=activation,
-                                         kernel_initializer=_glorot(seed, i))
+        made = _BoundedMADE(log_scale_bound, hidden_units=list(hidden_units), activation=activation,
+                            kernel_initializer=_glorot(seed, i))
         layers.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(made), name=f"iaf_{i}") if invert
                       else tfb.MaskedAutoregressiveFlow(made, name=f"maf_{i}"))
     return _with_permutations(layers, ndim, "iaf_chain" if invert else "maf_chain")
@@ -190,13 +232,15 @@ class _CouplingNetwork(tf.Module):
 class _AffineCoupling(tf.Module):
     """RealNVP's ``shift_and_log_scale_fn``: (shift, log-scale) of the transformed half."""
 
-    def __init__(self, units: int, hidden_units, activation, seed, layer, name):
+    def __init__(self, units: int, hidden_units, activation, seed, layer, name,
+                 log_scale_bound: float | None = LOG_SCALE_BOUND):
         super().__init__(name=name)
         self.net = _CouplingNetwork(hidden_units, activation, 2 * units, seed, layer, name=f"{name}_net")
+        self.log_scale_bound = log_scale_bound
 
     def __call__(self, x: tf.Tensor, output_units: int, **condition_kwargs):
         shift, log_scale = tf.split(self.net(x), 2, axis=-1)
-        return shift, log_scale
+        return shift, soft_clamp(log_scale, self.log_scale_bound)
 
 
 #: Bins per spline by default: on the moons, 16 bins reach a lower KL than 8 for a little more
@@ -270,9 +314,11 @@ class SplineCoupling(tfb.Bijector):
 
 
 def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
-                  activation: str = "relu", ndim: int = 2, seed: int = 0) -> tfb.Chain:
+                  activation: str = "relu", ndim: int = 2, seed: int = 0,
+                  log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
     """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
-    shifts and scales the rest as a function of it: one pass both ways.
+    shifts and scales the rest as a function of it: one pass both ways. ``log_scale_bound``
+    soft-bounds every log-scale (:func:`soft_clamp`; None: unbounded).
 
     Example:
         >>> [type(b).__name__ for b in realnvp_chain(num_layers=1).bijectors]
@@ -280,10 +326,11 @@ def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 12
     """
     num_layers, hidden_units, activation, ndim, seed = _chain_args(
         num_layers, hidden_units, activation, ndim, seed)
+    log_scale_bound = _log_scale_bound(log_scale_bound)
     half = ndim // 2
     layers = [tfb.RealNVP(num_masked=half, name=f"realnvp_{i}", shift_and_log_scale_fn=_AffineCoupling(
-        ndim - half, hidden_units, activation, seed, i, name=f"affine_coupling_{i}"))
-        for i in range(num_layers)]
+        ndim - half, hidden_units, activation, seed, i, name=f"affine_coupling_{i}",
+        log_scale_bound=log_scale_bound)) for i in range(num_layers)]
     return _with_permutations(layers, ndim, "realnvp_chain")
 
 
@@ -317,7 +364,9 @@ class FlowConfig:
 
     ``loc`` and ``scale`` (optional, together, one number per dimension) standardize the
     data inside the flow. ``bins`` and ``bound`` shape the spline flow's splines (other
-    families ignore them). Every field is checked when the config is made.
+    families ignore them). ``log_scale_bound`` soft-bounds the affine families' log-scales
+    (None: unbounded, as flowlab built them before the stall study; the spline flow ignores
+    it). Every field is checked when the config is made.
 
     Example:
         >>> FlowConfig(flow="spline", num_layers=2).num_layers
@@ -338,12 +387,14 @@ class FlowConfig:
     scale: tuple[float, ...] | None = None
     bins: int = SPLINE_BINS
     bound: float = SPLINE_BOUND
+    log_scale_bound: float | None = LOG_SCALE_BOUND
 
     def __post_init__(self):
         _validate.one_of("flow", self.flow, FLOWS)
         _, hidden_units, _, ndim, _ = _chain_args(self.num_layers, self.hidden_units, self.activation,
                                                   self.ndim, self.seed)
         _spline_args(self.bins, self.bound)
+        _log_scale_bound(self.log_scale_bound)
         object.__setattr__(self, "hidden_units", hidden_units)  # a list given becomes a tuple
         if (self.loc is None) != (self.scale is None):
             raise ValueError(f"loc and scale must be given together to standardize the data, "
@@ -424,7 +475,8 @@ def make_flow(config: FlowConfig = FlowConfig()) -> Flow:
         >>> flow.log_prob([[0.0, 0.0]]).shape, len(flow.trainable_variables)
         (TensorShape([1]), 4)
     """
-    options = {"bins": config.bins, "bound": config.bound} if config.flow == "spline" else {}
+    options = ({"bins": config.bins, "bound": config.bound} if config.flow == "spline"
+               else {"log_scale_bound": config.log_scale_bound})
     bijector = BUILDERS[config.flow](num_layers=config.num_layers, hidden_units=config.hidden_units,
                                      activation=config.activation, ndim=config.ndim, seed=config.seed,
                                      **options)

@@ -52,7 +52,8 @@ def load_flow(directory: str | Path) -> tuple[Flow, FlowConfig]:
         raise FileNotFoundError(f"directory {str(directory)!r} holds a flow configuration but no weights "
                                 f"({_WEIGHTS}.index is missing); save the flow again with flowlab.save_flow")
     try:
-        config = FlowConfig.from_dict(json.loads(config_path.read_text()))
+        # flows saved before log-scales were bounded were trained unbounded
+        config = FlowConfig.from_dict({"log_scale_bound": None, **json.loads(config_path.read_text())})
     except (ValueError, TypeError, AttributeError) as error:  # bad JSON, unknown or missing keys
         raise ValueError(f"{str(config_path)!r} is not a configuration written by flowlab.save_flow: "
                          f"{error}") from None

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import flows, measure
@@ -220,7 +221,7 @@ def _initializer_seeds(flow) -> list[int]:
     for module in flow.bijector.submodules:
         initializer = getattr(module, "kernel_initializer", None) or getattr(module, "_kernel_initializer", None)
         seed = getattr(initializer, "seed", None)
-        if seed is not None and type(module).__name__ in ("Dense", "AutoregressiveNetwork"):
+        if seed is not None and isinstance(module, (tf.keras.layers.Dense, tfb.AutoregressiveNetwork)):
             seeds.append(seed)
     return sorted(set(seeds))
 

@@ -131,3 +131,24 @@ def test_spline_bins_and_bound_round_trip(tmp_path):
     save_flow(make_flow(config), tmp_path)
     flow, loaded = load_flow(tmp_path)
     assert loaded == config and flow.config == config
+
+
+def test_flow_saved_before_log_scales_were_bounded_loads_unbounded(tmp_path):
+    """Old saves have no log_scale_bound: they were trained unbounded and must load that way,
+    or their log_prob would change wherever a log-scale is large."""
+    config = FlowConfig(flow="maf", num_layers=1, hidden_units=(4,), seed=1, log_scale_bound=None)
+    flow = make_flow(config)
+    for variable in flow.trainable_variables:  # large log-scales, where the bound would bite
+        variable.assign(variable * 8.0)
+    save_flow(flow, tmp_path)
+    config_path = tmp_path / "flow_config.json"
+    saved = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k != "log_scale_bound"}))
+    loaded, loaded_config = load_flow(tmp_path)
+    assert loaded_config.log_scale_bound is None
+    x = make_moons(200, seed=9) * 3
+    np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
+    bounded = make_flow(FlowConfig(flow="maf", num_layers=1, hidden_units=(4,), seed=1))
+    bounded.bijector.bijectors[0]._shift_and_log_scale_fn.set_weights(
+        flow.bijector.bijectors[0]._shift_and_log_scale_fn.get_weights())
+    assert not np.allclose(bounded.log_prob(x).numpy(), flow.log_prob(x).numpy(), atol=1e-3)
