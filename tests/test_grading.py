@@ -1,6 +1,8 @@
 """Grading the full lab: the student version is current, the solution passes every check, the
 untouched student version fails every answer-dependent check clearly, and plausible wrong answers
-each fail at the check for their step, with their own message, before anything else fails.
+each fail at the check for their step, with their own message, before anything else fails. The
+wrong answers run one after another in one kernel, reset to what a fresh kernel holds between them
+(SharedKernel): a kernel start and `import flowlab` each cost more than most wrong answers' runs.
 
 The robustness, tampering and scale cases run on the small lab of tests/data (test_grading_batch.py)."""
 
