@@ -1,6 +1,8 @@
 """Grading the full lab: the student version is current, the solution passes every check, the
 untouched student version fails every answer-dependent check clearly, and plausible wrong answers
-each fail at the check for their step, with their own message, before anything else fails.
+each fail at the check for their step, with their own message, before anything else fails. The
+wrong answers run one after another in one kernel, reset to what a fresh kernel holds between them
+(SharedKernel): a kernel start and `import flowlab` each cost more than most wrong answers' runs.
 
 The robustness, tampering and scale cases run on the small lab of tests/data (test_grading_batch.py)."""
 
@@ -176,19 +178,105 @@ def _mutate(original: str, replacement: str) -> nbformat.NotebookNode:
     return solution
 
 
+# What a fresh kernel holds before the notebook's first cell, restored between mutants in one kernel:
+# no user names, and flowlab.checks as first imported (its private ledger of what earlier checks saw
+# emptied, its snapshot of the checks' tools still matching them), Keras' global state cleared, the
+# notebooks folder as working directory. The notebook re-seeds NumPy, TensorFlow and `random` in its
+# first cell and re-imports the rest, which stay loaded: that is the ~10 s per mutant saved.
+_RESET = f"""\
+%reset -f
+import gc, os
+import tensorflow as tf
+import flowlab.checks
+flowlab.checks._LEDGER.clear()
+assert not flowlab.checks._tampered(), flowlab.checks._tampered()
+tf.keras.backend.clear_session()
+gc.collect()
+assert os.getcwd() == {str(SOLUTION.parent)!r}, os.getcwd()
+%reset -f
+"""
+
+
+class SharedKernel:
+    """One Jupyter kernel (started by nbclient, in the notebooks folder) that executes notebooks one
+    after another, each as in a fresh kernel: reset, then its code cells from the top until the first
+    error, which propagates as nbclient's CellExecutionError, like ``NotebookClient.execute``."""
+
+    def __init__(self, client: NotebookClient):
+        self.client = client
+
+    def reset(self) -> None:
+        cell = nbformat.v4.new_code_cell(_RESET)
+        self.client.nb = nbformat.v4.new_notebook(cells=[cell])
+        self.client.execute_cell(cell, 0)
+
+    def execute(self, notebook: nbformat.NotebookNode) -> None:
+        self.reset()
+        self.client.nb = notebook  # execute_cell stores each executed cell back into client.nb
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                self.client.execute_cell(cell, index)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """The mutants' kernel: started once (a start and `import flowlab` cost ~10 s each)."""
+    client = NotebookClient(nbformat.v4.new_notebook(), timeout=600, kernel_name="python3",
+                            allow_errors=False, resources={"metadata": {"path": str(SOLUTION.parent)}})
+    with client.setup_kernel():
+        yield SharedKernel(client)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, original, replacement, check, message", MUTATIONS,
                          ids=[m[0] for m in MUTATIONS])
-def test_mutation_fails_at_its_check_first(name, original, replacement, check, message):
+def test_mutation_fails_at_its_check_first(kernel, name, original, replacement, check, message):
     notebook = _mutate(original, replacement)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(SOLUTION.parent)}})
+    for cell in notebook.cells:  # only what runs here counts: drop the solution's saved outputs
+        if cell.cell_type == "code":
+            cell.outputs = []
     with pytest.raises(CellExecutionError) as failure:
-        client.execute()
+        kernel.execute(notebook)
     failed = [cell for cell in notebook.cells if cell.cell_type == "code"
               and any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
     assert [check_name(cell) for cell in failed] == [check], f"{name}: first failure was elsewhere"
     assert failure.value.ename == "CheckFailed" and message in failure.value.evalue, failure.value.evalue
+
+
+@pytest.mark.slow
+def test_shared_kernel_forgets_the_notebook_before(kernel):
+    """After the reset, a check that builds on an earlier one fails as in a fresh kernel: the earlier
+    check has not passed *here*. Without the reset the ledger would still hold the earlier notebook's
+    td, and the user names would still be defined."""
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    solution.cells = solution.cells[:[check_name(c) for c in solution.cells].index("flow_chain") + 1]
+    kernel.execute(solution)  # the flow_chain check passes and records its td
+    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        'assert not {"data", "zdist", "td", "big_bijector"} & set(globals()), "names survived"\n'
+        "import tensorflow as tf\n"
+        "import flowlab.checks\n"
+        "x = tf.keras.Input(shape=(2,), dtype=tf.float32)\n"
+        "model, td = tf.keras.Model(x, x), None\n"
+        'flowlab.checks.run("keras_model", globals())')])
+    with pytest.raises(CellExecutionError) as failure:
+        kernel.execute(probe)
+    assert failure.value.ename == "CheckFailed", failure.value
+    assert "the `flow_chain` check has not passed in this kernel" in failure.value.evalue
+
+
+def _first_changed_cell(notebook: nbformat.NotebookNode) -> int:
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    return next(i for i, (a, b) in enumerate(zip(notebook.cells, solution.cells)) if a.source != b.source)
+
+
+def test_at_most_one_mutant_needs_the_trained_solution():
+    """Each mutant runs from the top, so one changed after the training cell trains the full lab
+    (the only full training among the mutants). A second such mutant would pay a training of its own:
+    share one trained kernel between them first (their tails must not see each other's state)."""
+    solution = nbformat.read(str(SOLUTION), as_version=4)
+    training = [check_name(c) for c in solution.cells].index("training")
+    late = [m[0] for m in MUTATIONS if _first_changed_cell(_mutate(m[1], m[2])) > training]
+    assert len(late) <= 1, f"{late}: each would train the full lab in a run of its own"
 
 
 def test_mutation_table_is_large_and_covers_every_step():
