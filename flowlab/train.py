@@ -141,8 +141,9 @@ class TrainSettings:
     ``len(data) // batch_size`` full batches (see :func:`batch_stream`). Measured and
     left out: XLA (slower here, and it changed the results), gradient clipping
     and a lower Adam beta_2 (worse), and standardizing the data inside the flow
-    (no gain). About one run in four, with any of these settings or the sheet's,
-    stalls in a poor optimum that longer training does not leave (figures in
+    (no gain). Some runs of the affine flows stall in a poor optimum that longer
+    training does not leave; bounding their log-scales (:func:`flowlab.flows.soft_clamp`)
+    removed most of these stalls but not all of RealNVP's (the stall study in
     ``benchmarks/README.md``).
 
     ``deterministic`` (default True) makes the same seed give the same losses bit for bit:
