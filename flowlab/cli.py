@@ -119,7 +119,7 @@ def _hidden_units(text: str) -> tuple[int, ...]:
 
 def _grading_options(parser: argparse.ArgumentParser) -> None:
     """The per-notebook limits ``grade`` and ``check`` share."""
-    from flowlab.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
     parser.add_argument("--timeout", type=_float_in(0, 86_400, low_open=True), default=DEFAULT_TIMEOUT,
                         help=f"wall-clock seconds per notebook (default: {DEFAULT_TIMEOUT:g})")

@@ -45,14 +45,13 @@ from pathlib import Path
 import nbformat
 
 from flowlab import _seal
+from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from flowlab.student import check_name
 
 __all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
            "make_jobs", "write_tables", "write_feedback", "flowlab_sources", "check_name"]
 
 STATUSES = ("graded", "timeout", "crashed", "unreadable")
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_MEMORY_MB = 4096
 PLUGIN = "_flowlab_nbval_plugin"
 _PACKAGE = Path(__file__).resolve().parent
 _ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")

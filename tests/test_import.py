@@ -7,7 +7,7 @@ import pytest
 
 import flowlab
 
-HEAVY = ("tensorflow", "tensorflow_probability", "matplotlib.pyplot", "sklearn")
+HEAVY = ("tensorflow", "tensorflow_probability", "matplotlib.pyplot", "sklearn", "nbformat")
 
 
 def _loaded_after(code: str, env: dict[str, str]) -> list[str]:
@@ -24,8 +24,9 @@ def test_import_flowlab_imports_no_tensorflow_but_selects_keras2(clean_env):
     assert _loaded_after(code, clean_env) == []
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["student", "--help"], ["grade", "--help"]])
-def test_help_imports_no_tensorflow(clean_env, argv):
+@pytest.mark.parametrize("argv", [["--help"], ["student", "--help"], ["grade", "--help"],
+                                  ["check", "--help"]])
+def test_help_imports_nothing_heavy(clean_env, argv):
     code = ("from flowlab import cli\n"
             "try:\n"
             f"    cli.main({argv!r})\n"
