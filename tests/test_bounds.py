@@ -6,17 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flowlab import flows
+from flowlab import flows, measure
 from flowlab.flows import FlowConfig, make_flow
 
 AFFINE = ("maf", "iaf", "realnvp")
 #: The grids the project draws (plots, notebooks) and integrates (checks, tests) densities on.
 GRIDS = [(2.5, 150), (8.0, 300), (10.0, 500)]
-
-
-def _grid(lim: float, n: int) -> np.ndarray:
-    xx, yy = np.meshgrid(np.linspace(-lim, lim, n), np.linspace(-lim, lim, n))
-    return np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
 
 
 def _wild(family: str, bound: float | None) -> flows.tfd.Distribution:
@@ -33,14 +28,14 @@ def _wild(family: str, bound: float | None) -> flows.tfd.Distribution:
 @pytest.mark.parametrize("lim, n", GRIDS)
 @pytest.mark.parametrize("family", AFFINE)
 def test_density_is_finite_on_every_grid(family, lim, n):
-    log_prob = _wild(family, flows.LOG_SCALE_BOUND).log_prob(_grid(lim, n)).numpy()
+    log_prob = _wild(family, flows.LOG_SCALE_BOUND).log_prob(measure.grid(lim, n)[2]).numpy()
     assert np.isfinite(log_prob).all(), f"{(~np.isfinite(log_prob)).sum()} grid points are not finite"
 
 
 @pytest.mark.parametrize("family", AFFINE)
 def test_without_the_bound_the_same_weights_overflow(family):
     """What the test above guards against: the same weights, unbounded, leave blank patches."""
-    log_prob = _wild(family, None).log_prob(_grid(8.0, 300)).numpy()
+    log_prob = _wild(family, None).log_prob(measure.grid(8.0, 300)[2]).numpy()
     assert not np.isfinite(log_prob).all()
 
 
@@ -58,7 +53,7 @@ def test_soft_clamp_saturates_at_the_bound_and_keeps_small_values():
 def test_every_layer_scales_by_at_most_e_to_the_bound(family):
     """Per layer |log det| <= bound per transformed coordinate, whatever the weights."""
     flow = _wild(family, 3.0)
-    points = _grid(8.0, 60)
+    points = measure.grid(8.0, 60)[2]
     for layer in flow.bijector.bijectors[::2]:
         log_det = layer.forward_log_det_jacobian(points, event_ndims=1).numpy()
         assert np.abs(log_det).max() <= 2 * 3.0 + 1e-4
