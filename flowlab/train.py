@@ -4,6 +4,7 @@ two-moons density is :func:`flowlab.measure.evaluate`'s."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +16,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import build
+from flowlab.flows import Flow, build, make_flow
 
 tfd = tfp.distributions
 
@@ -29,6 +30,7 @@ __all__ = [
     "ProgressPrinter",
     "StopOnNaN",
     "batch_stream",
+    "start_seed",
     "fit",
 ]
 
@@ -163,6 +165,8 @@ class TrainSettings:
     jit_compile: bool = False
     steps_per_execution: int = 20
     deterministic: bool = True
+    starts: int = 3
+    start_epochs: int = 5
 
     def __post_init__(self):
         _validate.positive_int("epochs", self.epochs)
@@ -171,10 +175,25 @@ class TrainSettings:
         _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
         _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
+        _validate.positive_int("starts", self.starts)
+        _validate.positive_int("start_epochs", self.start_epochs)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs must be < epochs ({self.epochs}), got {self.warmup_epochs}")
+
+    def screens(self, flow: tfd.Distribution) -> bool:
+        """Whether :func:`fit` screens ``starts`` initial weights for ``flow``: only a
+        :class:`flowlab.flows.Flow` (it knows how to rebuild itself with other seeds), only with
+        more than one start, and only when training is longer than the screening.
+
+        Example:
+            >>> from flowlab.flows import FlowConfig, make_flow
+            >>> flow = make_flow(FlowConfig(num_layers=1, hidden_units=(4,)))
+            >>> TrainSettings().screens(flow), TrainSettings(epochs=5).screens(flow)
+            (True, False)
+        """
+        return self.starts > 1 and self.start_epochs < self.epochs and isinstance(flow, Flow)
 
     def steps_per_epoch(self, n_samples: int) -> int:
         """Full batches in one pass over ``n_samples`` points.
@@ -233,6 +252,65 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
             .with_options(options))
 
 
+def start_seed(seed: int, start: int) -> int:
+    """The seed whose initial weights are start number ``start`` of a flow made with ``seed``
+    (start 0 is the flow's own weights). Seeds a million apart: start 1 of seed 0 is the
+    flow seed 1,000,000 would make.
+
+    Example:
+        >>> start_seed(7, 0), start_seed(7, 2)
+        (7, 2000007)
+    """
+    return seed + 1_000_000 * _validate.non_negative_int("start", start)
+
+
+def _start_weights(flow: Flow, starts: int) -> list[list[np.ndarray]]:
+    """The initial weights of each start: the flow's own, then those of the same
+    configuration made with :func:`start_seed`."""
+    weights = [[v.numpy() for v in flow.trainable_variables]]
+    for start in range(1, starts):
+        config = dataclasses.replace(flow.config, seed=start_seed(flow.config.seed, start))
+        weights.append([v.numpy() for v in make_flow(config).trainable_variables])
+    return weights
+
+
+def _restart(model: tf.keras.Model, flow: tfd.Distribution, weights: list[np.ndarray]) -> None:
+    """Put ``weights`` into the flow and the optimizer back at step 0 with empty moments."""
+    for variable, value in zip(flow.trainable_variables, weights, strict=True):
+        variable.assign(value)
+    for variable in model.optimizer.variables:
+        variable.assign(tf.zeros_like(variable))
+
+
+def _screen(model: tf.keras.Model, flow: Flow, data: np.ndarray, settings: TrainSettings,
+            progress: bool) -> tuple[list[np.ndarray], list[float]]:
+    """Train each start for ``settings.start_epochs`` (the first epochs of the real run) and
+    score it by its mean negative log-likelihood on ``data``; return the best start's initial
+    weights and every start's score (inf: it diverged)."""
+    starts = _start_weights(flow, settings.starts)
+    nll = tf.function(lambda x: -tf.reduce_mean(model(x)))
+    points = tf.constant(data)
+    scores = []
+    for number, weights in enumerate(starts):
+        if number:
+            _restart(model, flow, weights)
+        try:
+            model.fit(batch_stream(data, settings), epochs=settings.start_epochs,
+                      steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=[StopOnNaN()],
+                      verbose=0)
+            score = float(nll(points))
+        except TrainingDiverged:
+            score = math.inf
+        scores.append(score if math.isfinite(score) else math.inf)
+        if progress:
+            print(f"start {number + 1}/{settings.starts}: NLL {score:.4f} after "
+                  f"{settings.start_epochs} epochs", flush=True)
+    best = int(np.argmin(scores))
+    if progress:
+        print(f"training start {best + 1} for {settings.epochs} epochs", flush=True)
+    return starts[best], scores
+
+
 @contextlib.contextmanager
 def _graph_rewrites_off() -> Iterator[None]:
     """Turn TensorFlow's graph optimizer (Grappler) off for the functions traced inside, and
@@ -255,6 +333,15 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
         progress: bool = True,
         callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
     """Train ``flow`` on ``data`` by maximum likelihood; return the Keras history.
+
+    Several starts (``settings.starts``, when :meth:`TrainSettings.screens`): the flow's own
+    initial weights and those of the same configuration made with :func:`start_seed` each train
+    for the run's first ``settings.start_epochs`` epochs; the start with the lowest NLL on
+    ``data`` then trains from its initial weights for the full ``settings.epochs``, exactly as a
+    one-start run from those weights would (same losses, callbacks see only this run). The
+    returned history has ``start`` (the start kept, 0 = the flow's own weights) and
+    ``start_scores`` (each start's NLL after screening; inf = it diverged). A diverging start is
+    dropped; training stops with :class:`TrainingDiverged` only if the kept run diverges.
 
     The same ``settings`` and the same initial flow give the same losses (with
     ``settings.deterministic``). The caller's global random generators (Python's, NumPy's,
@@ -281,6 +368,13 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     if progress:
         hooks.append(ProgressPrinter(settings.epochs))
     with _graph_rewrites_off() if settings.deterministic else contextlib.nullcontext():
-        return model.fit(batch_stream(data, settings), epochs=settings.epochs,
-                         steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
-                         verbose=0)
+        kept, scores = 0, [math.nan]
+        if settings.screens(flow):
+            weights, scores = _screen(model, flow, data, settings, progress)
+            kept = scores.index(min(scores))
+            _restart(model, flow, weights)
+        history = model.fit(batch_stream(data, settings), epochs=settings.epochs,
+                            steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
+                            verbose=0)
+    history.start, history.start_scores = kept, scores
+    return history
