@@ -110,7 +110,6 @@ def monte_carlo_mean(values: np.ndarray) -> Estimate:
     return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)))
 
 
-@functools.lru_cache(maxsize=8)
 def moons_entropy_estimate(noise: float = 0.05, n_samples: int = 200_000,
                            seed: int = 12345) -> Estimate:
     """Differential entropy of the two-moons distribution in nats, ``-E[log p(x)]``, estimated
@@ -122,6 +121,15 @@ def moons_entropy_estimate(noise: float = 0.05, n_samples: int = 200_000,
         >>> round(entropy.mean, 1), round(entropy.standard_error, 3)
         (0.3, 0.005)
     """
+    return _entropy_estimate(_validate.finite_float("noise", noise, minimum=0.0, strict=True),
+                             _validate.positive_int("n_samples", n_samples),
+                             _validate.non_negative_int("seed", seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _entropy_estimate(noise: float, n_samples: int, seed: int) -> Estimate:
+    """:func:`moons_entropy_estimate`, cached under one key however it was called (by
+    keyword, by position, or with the defaults): computing it takes seconds."""
     samples = make_moons(n_samples, noise=noise, seed=seed)
     return monte_carlo_mean(-moons_log_prob(samples, noise=noise))
 

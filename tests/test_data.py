@@ -46,12 +46,14 @@ def test_log_prob_matches_adaptive_quadrature(point):
 
 @pytest.mark.parametrize("noise", [0.05, 0.1])
 def test_exact_density_integrates_to_one(noise):
-    h = 0.01
+    """A Riemann sum of a smooth, fast-decaying density is accurate far beyond its step: at
+    h = 0.02 (0.4 noise std) it matches h = 0.01 to 1e-14."""
+    h = 0.02
     xs = np.arange(-1.6, 2.6, h)
     ys = np.arange(-1.1, 1.6, h)
     xx, yy = np.meshgrid(xs, ys)
     p = np.exp(data.moons_log_prob(np.stack([xx.ravel(), yy.ravel()], 1), noise=noise))
-    assert p.sum() * h * h == pytest.approx(1.0, abs=1e-3)
+    assert p.sum() * h * h == pytest.approx(1.0, abs=1e-6)
 
 
 def test_entropy_matches_design_value_and_independent_estimate():
