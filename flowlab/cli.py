@@ -341,8 +341,7 @@ def _train(args: argparse.Namespace) -> int:
     from flowlab.train import TrainingDiverged, TrainSettings, fit
 
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size,
-                             learning_rate=args.learning_rate, seed=args.seed,
-                             warmup_epochs=min(TrainSettings().warmup_epochs, args.epochs - 1))
+                             learning_rate=args.learning_rate, seed=args.seed)
     data = make_moons(args.samples, noise=args.noise, seed=args.seed)
     config = FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
                         activation=args.activation, seed=args.seed, bins=args.bins, bound=args.bound)

@@ -4,7 +4,6 @@ two-moons density is :func:`flowlab.measure.evaluate`'s."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +15,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import Flow, build, make_flow
+from flowlab.flows import build
 
 tfd = tfp.distributions
 
@@ -30,7 +29,6 @@ __all__ = [
     "ProgressPrinter",
     "StopOnNaN",
     "batch_stream",
-    "start_seed",
     "fit",
 ]
 
@@ -137,16 +135,18 @@ class StopOnNaN(tf.keras.callbacks.Callback):
 @dataclass(frozen=True)
 class TrainSettings:
     """How :func:`fit` trains. The defaults are the recipe measured in
-    ``benchmarks/bench_training.py``: batches of 128 instead of 32, Adam warming
-    up for one epoch to 3e-3 then decaying along a cosine to zero, and 20 steps
-    per call into TensorFlow (same numbers, less Python overhead). An epoch is
-    ``len(data) // batch_size`` full batches (see :func:`batch_stream`). Measured and
-    left out: XLA (slower here, and it changed the results), gradient clipping
-    and a lower Adam beta_2 (worse), and standardizing the data inside the flow
-    (no gain). Some runs of the affine flows stall in a poor optimum that longer
-    training does not leave; bounding their log-scales (:func:`flowlab.flows.soft_clamp`)
-    removed most of these stalls but not all of RealNVP's (the stall study in
-    ``benchmarks/README.md``).
+    ``benchmarks/bench_training.py`` and ``benchmarks/bench_stalls.py``: batches of 128
+    instead of 32, Adam warming up over the first eighth of the epochs (10 of 80) to 3e-3
+    then decaying along a cosine to zero, and 20 steps per call into TensorFlow (same
+    numbers, less Python overhead). An epoch is ``len(data) // batch_size`` full batches
+    (see :func:`batch_stream`). ``warmup_epochs`` (None: ``epochs // 8``) sets the warm-up
+    in epochs. Measured and left out: XLA (slower here, and it changed the results),
+    gradient clipping and a lower Adam beta_2 (worse), standardizing the data inside the
+    flow (no gain), a peak rate of 1e-3 (more stalls), and screening several initial
+    weights by their NLL after a few epochs (it kept a worse start). Some runs of the affine
+    flows stall in a poor optimum that longer training does not leave; bounded log-scales
+    (:func:`flowlab.flows.soft_clamp`) and the long warm-up make these stalls rarer, not
+    impossible (the stall study in ``benchmarks/README.md``).
 
     ``deterministic`` (default True) makes the same seed give the same losses bit for bit:
     while :func:`fit` runs, TensorFlow's graph optimizer (Grappler) is turned off, whose
@@ -160,40 +160,34 @@ class TrainSettings:
     epochs: int = 80
     batch_size: int = 128
     learning_rate: float = 3e-3
-    warmup_epochs: int = 1
+    warmup_epochs: int | None = None
     seed: int = 0
     jit_compile: bool = False
     steps_per_execution: int = 20
     deterministic: bool = True
-    starts: int = 3
-    start_epochs: int = 5
 
     def __post_init__(self):
         _validate.positive_int("epochs", self.epochs)
         _validate.positive_int("batch_size", self.batch_size)
         _validate.finite_float("learning_rate", self.learning_rate, minimum=0.0, strict=True)
-        _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
+        if self.warmup_epochs is not None:
+            _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
         _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
-        _validate.positive_int("starts", self.starts)
-        _validate.positive_int("start_epochs", self.start_epochs)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")
-        if self.warmup_epochs >= self.epochs:
+        if self.warmup >= self.epochs:
             raise ValueError(f"warmup_epochs must be < epochs ({self.epochs}), got {self.warmup_epochs}")
 
-    def screens(self, flow: tfd.Distribution) -> bool:
-        """Whether :func:`fit` screens ``starts`` initial weights for ``flow``: only a
-        :class:`flowlab.flows.Flow` (it knows how to rebuild itself with other seeds), only with
-        more than one start, and only when training is longer than the screening.
+    @property
+    def warmup(self) -> int:
+        """Epochs of warm-up this run uses: ``warmup_epochs``, or an eighth of the epochs.
 
         Example:
-            >>> from flowlab.flows import FlowConfig, make_flow
-            >>> flow = make_flow(FlowConfig(num_layers=1, hidden_units=(4,)))
-            >>> TrainSettings().screens(flow), TrainSettings(epochs=5).screens(flow)
-            (True, False)
+            >>> TrainSettings().warmup, TrainSettings(epochs=4).warmup, TrainSettings(warmup_epochs=1).warmup
+            (10, 0, 1)
         """
-        return self.starts > 1 and self.start_epochs < self.epochs and isinstance(flow, Flow)
+        return self.epochs // 8 if self.warmup_epochs is None else self.warmup_epochs
 
     def steps_per_epoch(self, n_samples: int) -> int:
         """Full batches in one pass over ``n_samples`` points.
@@ -212,7 +206,7 @@ class TrainSettings:
         """Adam on the warm-up + cosine schedule for ``n_samples`` training points."""
         steps_per_epoch = self.steps_per_epoch(n_samples)
         schedule = learning_rate_schedule(self.learning_rate, self.epochs * steps_per_epoch,
-                                          self.warmup_epochs * steps_per_epoch)
+                                          self.warmup * steps_per_epoch)
         return tf.keras.optimizers.Adam(schedule)
 
 
@@ -252,65 +246,6 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
             .with_options(options))
 
 
-def start_seed(seed: int, start: int) -> int:
-    """The seed whose initial weights are start number ``start`` of a flow made with ``seed``
-    (start 0 is the flow's own weights). Seeds a million apart: start 1 of seed 0 is the
-    flow seed 1,000,000 would make.
-
-    Example:
-        >>> start_seed(7, 0), start_seed(7, 2)
-        (7, 2000007)
-    """
-    return seed + 1_000_000 * _validate.non_negative_int("start", start)
-
-
-def _start_weights(flow: Flow, starts: int) -> list[list[np.ndarray]]:
-    """The initial weights of each start: the flow's own, then those of the same
-    configuration made with :func:`start_seed`."""
-    weights = [[v.numpy() for v in flow.trainable_variables]]
-    for start in range(1, starts):
-        config = dataclasses.replace(flow.config, seed=start_seed(flow.config.seed, start))
-        weights.append([v.numpy() for v in make_flow(config).trainable_variables])
-    return weights
-
-
-def _restart(model: tf.keras.Model, flow: tfd.Distribution, weights: list[np.ndarray]) -> None:
-    """Put ``weights`` into the flow and the optimizer back at step 0 with empty moments."""
-    for variable, value in zip(flow.trainable_variables, weights, strict=True):
-        variable.assign(value)
-    for variable in model.optimizer.variables:
-        variable.assign(tf.zeros_like(variable))
-
-
-def _screen(model: tf.keras.Model, flow: Flow, data: np.ndarray, settings: TrainSettings,
-            progress: bool) -> tuple[list[np.ndarray], list[float]]:
-    """Train each start for ``settings.start_epochs`` (the first epochs of the real run) and
-    score it by its mean negative log-likelihood on ``data``; return the best start's initial
-    weights and every start's score (inf: it diverged)."""
-    starts = _start_weights(flow, settings.starts)
-    nll = tf.function(lambda x: -tf.reduce_mean(model(x)))
-    points = tf.constant(data)
-    scores = []
-    for number, weights in enumerate(starts):
-        if number:
-            _restart(model, flow, weights)
-        try:
-            model.fit(batch_stream(data, settings), epochs=settings.start_epochs,
-                      steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=[StopOnNaN()],
-                      verbose=0)
-            score = float(nll(points))
-        except TrainingDiverged:
-            score = math.inf
-        scores.append(score if math.isfinite(score) else math.inf)
-        if progress:
-            print(f"start {number + 1}/{settings.starts}: NLL {score:.4f} after "
-                  f"{settings.start_epochs} epochs", flush=True)
-    best = int(np.argmin(scores))
-    if progress:
-        print(f"training start {best + 1} for {settings.epochs} epochs", flush=True)
-    return starts[best], scores
-
-
 @contextlib.contextmanager
 def _graph_rewrites_off() -> Iterator[None]:
     """Turn TensorFlow's graph optimizer (Grappler) off for the functions traced inside, and
@@ -333,15 +268,6 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
         progress: bool = True,
         callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
     """Train ``flow`` on ``data`` by maximum likelihood; return the Keras history.
-
-    Several starts (``settings.starts``, when :meth:`TrainSettings.screens`): the flow's own
-    initial weights and those of the same configuration made with :func:`start_seed` each train
-    for the run's first ``settings.start_epochs`` epochs; the start with the lowest NLL on
-    ``data`` then trains from its initial weights for the full ``settings.epochs``, exactly as a
-    one-start run from those weights would (same losses, callbacks see only this run). The
-    returned history has ``start`` (the start kept, 0 = the flow's own weights) and
-    ``start_scores`` (each start's NLL after screening; inf = it diverged). A diverging start is
-    dropped; training stops with :class:`TrainingDiverged` only if the kept run diverges.
 
     The same ``settings`` and the same initial flow give the same losses (with
     ``settings.deterministic``). The caller's global random generators (Python's, NumPy's,
@@ -368,13 +294,6 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     if progress:
         hooks.append(ProgressPrinter(settings.epochs))
     with _graph_rewrites_off() if settings.deterministic else contextlib.nullcontext():
-        kept, scores = 0, [math.nan]
-        if settings.screens(flow):
-            weights, scores = _screen(model, flow, data, settings, progress)
-            kept = scores.index(min(scores))
-            _restart(model, flow, weights)
-        history = model.fit(batch_stream(data, settings), epochs=settings.epochs,
-                            steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
-                            verbose=0)
-    history.start, history.start_scores = kept, scores
-    return history
+        return model.fit(batch_stream(data, settings), epochs=settings.epochs,
+                         steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
+                         verbose=0)

@@ -12,7 +12,9 @@ from flowlab import measure, train
 from flowlab.data import make_moons
 from flowlab.flows import FLOWS, FlowConfig, make_flow
 
-SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1)
+# one step per call into TensorFlow: a smaller graph to trace, so these short fits start sooner
+SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1, steps_per_execution=1)
+TINY = train.TrainSettings(epochs=2, batch_size=128, steps_per_execution=1)
 
 
 def test_nll_loss_is_negative_log_prob_and_ignores_labels():
@@ -50,17 +52,30 @@ def test_same_seed_same_numbers(small_config, family):
     assert losses[0] == losses[1]
 
 
-def test_progress_lines(small_flow, capsys):
+def test_progress_lines(capsys):
+    printer = train.ProgressPrinter(epochs=20)
+    printer.on_train_begin()
+    for epoch in range(20):
+        printer.on_epoch_end(epoch, {"loss": 2.0 - epoch / 20})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["1/20", "10/20", "20/20"]
+    assert [line.split()[3] for line in lines] == ["2.0000", "1.5500", "1.0500"]
+    assert all(line.endswith(" s)") for line in lines)
+
+
+@pytest.mark.slow  # trains for 20 epochs
+def test_fit_prints_progress(small_flow, capsys):
     train.fit(small_flow, make_moons(500), train.TrainSettings(epochs=20, batch_size=250), progress=True)
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[1] for line in lines] == ["1/20", "10/20", "20/20"]
-    assert all("loss" in line and line.endswith(" s)") for line in lines)
 
 
 def test_divergence_stops_with_a_message(small_flow):
     data = np.full((256, 2), 1e30, dtype=np.float32)  # log_prob overflows: loss is not finite
+    before = _grappler_off()
     with pytest.raises(train.TrainingDiverged, match=r"loss became (nan|inf) in epoch 1\. Try a smaller"):
         train.fit(small_flow, data, SHORT, progress=False)
+    assert _grappler_off() is before
 
 
 def test_stop_on_nan_callback_raises_on_nan_epoch():
@@ -79,6 +94,19 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert values[2] == pytest.approx(1e-2) and values[3] == pytest.approx(5e-3) and values[4] == pytest.approx(0.0)
 
 
+def test_default_warm_up_is_an_eighth_of_the_epochs(monkeypatch):
+    """The stall study's recipe: 10 of 80 epochs; short runs get proportionally less, none at all
+    under 8 epochs; an explicit warmup_epochs wins. The optimizer's schedule gets it in steps."""
+    assert [train.TrainSettings(epochs=e).warmup for e in (80, 16, 7, 1)] == [10, 2, 0, 0]
+    assert train.TrainSettings(warmup_epochs=1).warmup == 1
+    schedules = []
+    real_schedule = train.learning_rate_schedule
+    monkeypatch.setattr(train, "learning_rate_schedule",
+                        lambda *args: schedules.append(args) or real_schedule(*args))
+    train.TrainSettings().optimizer(1280)  # 10 steps per epoch
+    assert schedules == [(3e-3, 800, 100)]
+
+
 def test_schedule_without_warm_up_starts_at_the_peak():
     """What `flowlab train --epochs 1` gets: no warm-up, a cosine from the peak to zero."""
     schedule = train.learning_rate_schedule(1e-2, total_steps=100, warmup_steps=0)
@@ -94,6 +122,7 @@ def test_schedule_without_warm_up_starts_at_the_peak():
     ({"learning_rate": float("inf")}, "learning_rate must be finite"),
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs must be < epochs"),
+    ({"epochs": 8, "warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, got -1"),
 ])
 def test_settings_reject_bad_values(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
@@ -137,12 +166,6 @@ def test_losses_do_not_depend_on_steps_per_execution():
     assert losses[0] == losses[1]
 
 
-def test_fit_leaves_the_graph_optimizer_setting_as_it_found_it(small_flow):
-    before = tf.config.optimizer.get_experimental_options()
-    train.fit(small_flow, make_moons(256), train.TrainSettings(epochs=2, batch_size=128), progress=False)
-    assert tf.config.optimizer.get_experimental_options() == before
-
-
 @pytest.fixture
 def graph_optimizer_options():
     """Put TensorFlow's graph-optimizer options back as they were after the test."""
@@ -152,6 +175,22 @@ def graph_optimizer_options():
         {"disable_meta_optimizer": before.get("disable_meta_optimizer", False)})
 
 
+def _grappler_off() -> bool:
+    return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+
+@pytest.mark.parametrize("off", [False, True])
+def test_graph_rewrites_off_turns_grappler_off_and_restores_it(off, graph_optimizer_options):
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
+    with train._graph_rewrites_off():
+        assert _grappler_off()
+    assert _grappler_off() is off
+    with pytest.raises(KeyError), train._graph_rewrites_off():
+        raise KeyError("inside")
+    assert _grappler_off() is off
+
+
+@pytest.mark.slow  # trains twice; the quick test above covers the context manager alone
 @pytest.mark.parametrize("off", [False, True])
 def test_fit_restores_the_graph_optimizer_setting_after_an_exception(small_flow, off, graph_optimizer_options):
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
@@ -176,11 +215,11 @@ def test_fit_leaves_the_global_random_generators_alone(small_config):
     random.seed(123)
     np.random.seed(123)
     draws()
-    train.fit(make_flow(small_config), data, train.TrainSettings(epochs=2, batch_size=128, seed=9),
-              progress=False)
+    train.fit(make_flow(small_config), data, dataclasses.replace(TINY, seed=9), progress=False)
     assert draws() == control
 
 
+@pytest.mark.slow  # trains twice
 def test_same_seed_same_losses_without_reseeding_the_globals(small_config):
     """The run's randomness is its own: reseeding the globals differently between two runs
     changes nothing (fit no longer calls tf.keras.utils.set_random_seed)."""
@@ -202,14 +241,15 @@ def optimizer_off_each_epoch(monkeypatch):
 
 
 @pytest.mark.parametrize("deterministic, off, during", [
-    (False, False, False), (False, True, True),  # left as it was
-    (True, False, True), (True, True, True),  # off while fit runs
+    pytest.param(False, False, False, marks=pytest.mark.slow),  # left as it was
+    pytest.param(False, True, True, marks=pytest.mark.slow),
+    (True, False, True),  # off while fit runs
+    pytest.param(True, True, True, marks=pytest.mark.slow),
 ])
 def test_grappler_setting_during_and_after_fit(small_flow, graph_optimizer_options, optimizer_off_each_epoch,
                                                deterministic, off, during):
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
-    train.fit(small_flow, make_moons(256),
-              train.TrainSettings(epochs=2, batch_size=128, deterministic=deterministic))
+    train.fit(small_flow, make_moons(256), dataclasses.replace(TINY, deterministic=deterministic))
     assert optimizer_off_each_epoch == [during, during]
     assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
 
@@ -217,3 +257,4 @@ def test_grappler_setting_during_and_after_fit(small_flow, graph_optimizer_optio
 def test_deterministic_must_be_a_bool():
     with pytest.raises(ValueError, match="deterministic must be True or False, got 'yes'"):
         train.TrainSettings(deterministic="yes")
+
