@@ -4,14 +4,16 @@ before the study), soft-bounded with a one-epoch warm-up (``bounded``), and soft
 the warm-up over the first eighth of the epochs (``warmed``: 10 of 80, the default).
 
 Each run is ``flowlab train``'s recipe: 10,000 moons drawn with the seed, the flow built with the
-seed, 80 epochs of flowlab's default training. Recipes alternate
-order within each seed so that machine load hits them alike. A run "stalls" when its KL to the exact density is above the issue's
+seed, 80 epochs of flowlab's default training. Recipes alternate order within each seed so that
+machine load hits them alike. A run "stalls" when its KL to the exact density is above the issue's
 bound (0.12 for MAF and RealNVP, 0.15 for IAF, 0.02 for the spline flow's median); a diverged run
 stops with :class:`flowlab.train.TrainingDiverged`. ``nonfinite`` counts grid points where the
 trained flow's log_prob is not finite, on the grids the project draws (2.5, 150 x 150) and
 integrates (8, 300 x 300). Rows are appended to ``--out`` as they finish (JSON lines).
 
     python benchmarks/bench_stalls.py --recipes bounded warmed --seeds 100 101 102 103 104 105 106 107
+
+The figures, and the pilots that chose the recipe, are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
