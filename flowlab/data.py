@@ -71,7 +71,8 @@ def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
     """
     peak = values.max(axis=1, keepdims=True)
     peak[~np.isfinite(peak)] = 0.0  # a row of -inf (a point too far for float64) stays -inf
-    np.exp(values - peak, out=values)
+    values -= peak
+    np.exp(values, out=values)
     with np.errstate(divide="ignore"):
         return np.log(values.sum(axis=1)) + peak[:, 0]
 

@@ -196,7 +196,7 @@ def test_fit_restores_the_graph_optimizer_setting_after_an_exception(small_flow,
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
     with pytest.raises(train.TrainingDiverged):
         train.fit(small_flow, np.full((256, 2), 1e30, dtype=np.float32), SHORT, progress=False)
-    assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
+    assert _grappler_off() is off
 
 
 def test_fit_leaves_the_global_random_generators_alone(small_config):
@@ -235,8 +235,8 @@ def test_same_seed_same_losses_without_reseeding_the_globals(small_config):
 def optimizer_off_each_epoch(monkeypatch):
     """Whether Grappler is off at the end of each epoch of the next fit (with progress=True)."""
     seen = []
-    monkeypatch.setattr(train.ProgressPrinter, "on_epoch_end", lambda self, epoch, logs=None: seen.append(
-        tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)))
+    monkeypatch.setattr(train.ProgressPrinter, "on_epoch_end",
+                        lambda self, epoch, logs=None: seen.append(_grappler_off()))
     return seen
 
 
@@ -251,10 +251,9 @@ def test_grappler_setting_during_and_after_fit(small_flow, graph_optimizer_optio
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": off})
     train.fit(small_flow, make_moons(256), dataclasses.replace(TINY, deterministic=deterministic))
     assert optimizer_off_each_epoch == [during, during]
-    assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is off
+    assert _grappler_off() is off
 
 
 def test_deterministic_must_be_a_bool():
     with pytest.raises(ValueError, match="deterministic must be True or False, got 'yes'"):
         train.TrainSettings(deterministic="yes")
-
