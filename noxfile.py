@@ -1,7 +1,7 @@
 """The compatibility matrix: the stacks students open the lab on.
 
     pip install -e ".[matrix]"      # nox and uv
-    nox -s colab                    # Colab's preinstalled stack, flowlab installed on top
+    nox -s colab                    # Colab's preinstalled stack, flowlab's wheel installed on top
     nox -s floor mid                # the oldest supported stack (NumPy 1.26); a middle one
     nox -s default                  # the README's full suite on the known-good stack
     nox                             # all four
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -65,17 +66,42 @@ def _smoke(session: nox.Session) -> None:
     session.run(*LAB_NOTEBOOK)
 
 
+def _build_wheel(session: nox.Session) -> Path:
+    """The wheel, built as the README tells instructors (``python -m build --wheel``)."""
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.install("build")
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(out), silent=True)
+    (wheel,) = out.glob("flowlab-*-py3-none-any.whl")
+    return wheel
+
+
+def _check_as_a_student(session: nox.Session) -> None:
+    """The README's command after installing the wheel, run outside the repository: the solution
+    gets every point from the reference that ships in the wheel."""
+    folder = Path(session.create_tmp()) / "student"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    shutil.copy("notebooks/normalizing_flows.ipynb", folder / "my_lab.ipynb")
+    with session.chdir(folder):
+        session.run("flowlab", "check", "my_lab.ipynb")
+
+
 @nox.session(python="3.13")
 def colab(session: nox.Session) -> None:
-    """Colab's stack first, then flowlab: the install must not touch TensorFlow or tf-keras."""
+    """Colab's stack first, then the wheel as students install it (no extras): the install must
+    not touch TensorFlow or tf-keras, and ``flowlab check`` must work from it alone."""
     session.install(*(f"{name}=={version}" for name, version in COLAB_STACK.items()))
-    session.install("-e", ".[test]")
+    wheel = _build_wheel(session)
+    session.install(str(wheel))
     after = _installed_versions(session, list(COLAB_STACK))
     changed = {name: (COLAB_STACK[name], after[name]) for name in COLAB_STACK
                if after[name] != COLAB_STACK[name]}
     if changed:
         session.error(f"installing flowlab changed Colab's preinstalled packages: {changed}")
     session.log(f"Colab's stack unchanged by the install: {after}")
+    _check_as_a_student(session)
+    session.install(f"{wheel}[test]")  # the tests' own packages, on top of the same wheel
     _smoke(session)
 
 

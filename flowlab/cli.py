@@ -4,6 +4,9 @@
     flowlab student [--solution NB] [--out NB]
     flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N]
     flowlab check NOTEBOOK [--timeout SECONDS]
+
+``check`` and ``grade`` compare against the student notebook that ships inside the package
+(``--reference`` overrides it), so they work from any folder once flowlab is installed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from flowlab._grade_setup import REFERENCE  # light: the packaged student notebook's path
 
 __all__ = ["main", "build_parser"]
 
@@ -182,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "clear the other outputs.")
     student.add_argument("--solution", type=Path, default=Path(SOLUTION),
                          help=f"solution notebook (default: {SOLUTION})")
-    student.add_argument("--out", type=Path, default=Path(STUDENT),
-                         help=f"student notebook to write (default: {STUDENT})")
+    student.add_argument("--out", type=Path, default=None,
+                         help=f"student notebook to write (default: {STUDENT} and the copy inside "
+                              "the package that check and grade compare against)")
     grade = commands.add_parser(
         "grade", help="grade submitted notebooks and write a table of passed checks",
         description="Run each submission under pytest --nbval-lax with the official check cells, "
@@ -192,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the executed notebook and its log under OUT/submissions/.")
     grade.add_argument("submissions", type=Path, nargs="+",
                        help="submitted .ipynb files, or folders searched for them")
-    grade.add_argument("--reference", type=Path, default=Path(STUDENT),
-                       help=f"notebook holding the official check cells (default: {STUDENT})")
+    grade.add_argument("--reference", type=Path, default=REFERENCE,
+                       help="notebook holding the official check cells (default: the student "
+                            "notebook installed with flowlab)")
     grade.add_argument("--out", type=Path, default=Path("grades"),
                        help="output folder (default: grades)")
     _grading_options(grade)
@@ -205,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade one notebook as `flowlab grade` does and print each check's result. "
                     "Exit status 0 when every check passes, 1 otherwise.")
     check.add_argument("notebook", type=Path, help="your notebook (.ipynb)")
-    check.add_argument("--reference", type=Path, default=Path(STUDENT),
-                       help=f"notebook holding the official check cells (default: {STUDENT})")
+    check.add_argument("--reference", type=Path, default=REFERENCE,
+                       help="notebook holding the official check cells (default: the student "
+                            "notebook installed with flowlab)")
     _grading_options(check)
     return parser
 
@@ -218,12 +226,13 @@ def _student(args: argparse.Namespace) -> int:
         print(f"flowlab student: error: argument --solution: no such file: {str(args.solution)!r}",
               file=sys.stderr)
         return 2
+    targets = [args.out] if args.out is not None else [Path(STUDENT), REFERENCE]
     try:
-        written = write_student_notebook(args.solution, args.out)
+        written = [write_student_notebook(args.solution, target) for target in targets]
     except ValueError as error:  # not a notebook, or no solution regions to strip
         print(f"flowlab student: error: argument --solution: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
-    print(f"wrote {written}")
+    print("wrote " + " and ".join(map(str, written)))
     return 0
 
 
@@ -253,7 +262,19 @@ def _reference_error(path: Path) -> str | None:
     return None
 
 
+def _grading_runner_missing(command: str) -> bool:
+    """Print one line and return True when this Python lacks what grading runs notebooks with."""
+    from flowlab._grade_setup import missing_grading_requirement
+
+    problem = missing_grading_requirement(command)
+    if problem:
+        print(problem, file=sys.stderr)
+    return problem is not None
+
+
 def _grade(args: argparse.Namespace) -> int:
+    if _grading_runner_missing("grade"):
+        return 2
     from flowlab.grade import grade_all
 
     problem = _reference_error(args.reference)
@@ -297,6 +318,8 @@ def _usable_folder(out: Path) -> str | None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if _grading_runner_missing("check"):
+        return 2
     from flowlab.grade import grade_notebook
 
     problem = _reference_error(args.reference)

@@ -428,6 +428,8 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
         grade.status, why = "crashed", "not run: the kernel died (killed, out of memory, or os._exit)"
     elif process.returncode not in (0, 1):
         grade.status, why = "crashed", f"not run: pytest stopped with exit status {process.returncode} (see the log)"
+    elif not records:  # pytest ran no cell at all: never a silent zero
+        grade.status, why = "crashed", f"not run: the grader's runner ran no cell ({_last_line(log_text)})"
     else:
         grade.status, why = "graded", "the check did not run"
     grade.results = _verdicts(records, reference, grade.status, why, grade.notes)
@@ -438,6 +440,12 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
         grade.notes.append(reason)
         grade.results = _all_failed(reference, reason)
     return grade
+
+
+def _last_line(log: str) -> str:
+    """The last non-blank line of a log, cut to 200 characters: what went wrong, usually."""
+    lines = [_ANSI.sub("", line).strip() for line in log.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "it printed nothing"
 
 
 def _verdicts(records: Sequence[dict], reference: Reference, status: str, why: str,
