@@ -101,7 +101,9 @@ def colab(session: nox.Session) -> None:
         session.error(f"installing flowlab changed Colab's preinstalled packages: {changed}")
     session.log(f"Colab's stack unchanged by the install: {after}")
     _check_as_a_student(session)
-    session.install(f"{wheel}[test]")  # the tests' own packages, on top of the same wheel
+    # the tests import the repository's flowlab (pytest puts the repository first on sys.path),
+    # so it is installed in place of the wheel, with the tests' own packages
+    session.install("-e", ".[test]")
     _smoke(session)
 
 

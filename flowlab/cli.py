@@ -2,7 +2,7 @@
 
     flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--bins 16] [--epochs 80] ... [--json]
     flowlab student [--solution NB] [--out NB]
-    flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N]
+    flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N] [--force]
     flowlab check NOTEBOOK [--timeout SECONDS]
 
 ``check`` and ``grade`` compare against the student notebook that ships inside the package
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=_int_in(1, 1024), default=os.cpu_count() or 1,
                        help="submissions graded at once (default: the number of cores, "
                             f"{os.cpu_count() or 1} here)")
+    grade.add_argument("--force", action="store_true",
+                       help="regrade submissions already graded in OUT from the same file (by default "
+                            "a rerun grades only new and changed files and keeps every other row)")
     check = commands.add_parser(
         "check", help="check one notebook exactly as the instructor's grading would",
         description="Grade one notebook as `flowlab grade` does and print each check's result. "
@@ -282,18 +285,29 @@ def _grade(args: argparse.Namespace) -> int:
     if problem or isinstance(submissions, str):
         print(f"flowlab grade: error: {problem or submissions}", file=sys.stderr)
         return 2
-    print(f"grading {len(submissions)} notebooks, {args.workers} at a time, "
+    which = "every one" if args.force else f"those not yet graded in {args.out} from the same file"
+    print(f"{len(submissions)} notebooks found; grading {which}, {args.workers} at a time, "
           f"{args.timeout:g} s each at most; rows go to {args.out / 'grades.csv'} as they finish",
           flush=True)
     start = time.perf_counter()
+    single_folder = len(args.submissions) == 1 and args.submissions[0].is_dir()
 
     def report(grade) -> None:  # type: ignore[no-untyped-def]
         print(f"  {grade.submission}: {grade.status}, {grade.score:g}/{grade.max_points:g} points "
               f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}",
               flush=True)
 
-    grades = grade_all(submissions, args.reference, args.out, workers=args.workers,
-                       timeout=args.timeout, memory_mb=args.memory_mb, progress=report)
+    try:
+        grades = grade_all(submissions, args.reference, args.out, workers=args.workers,
+                           timeout=args.timeout, memory_mb=args.memory_mb, progress=report,
+                           force=args.force, root=args.submissions[0] if single_folder else None)
+    except ValueError as error:  # OUT holds another class's gradebook
+        print(f"flowlab grade: error: argument --out: {error}", file=sys.stderr)
+        return 2
+    skipped = len(set(p.resolve() for p in submissions)) - len(grades)
+    if skipped:
+        print(f"skipped {skipped} notebook{'s' if skipped != 1 else ''} graded before from the same file "
+              "(--force regrades them)")
     print(f"graded {len(grades)} notebooks in {time.perf_counter() - start:.0f} s; wrote "
           f"{args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
     return 0

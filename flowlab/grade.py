@@ -46,6 +46,7 @@ import nbformat
 
 from flowlab import _seal
 from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from flowlab.gradebook import Gradebook, Row, content_digest
 from flowlab.student import check_name
 
 __all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
@@ -502,12 +503,16 @@ def _relative_names(paths: Sequence[Path]) -> list[str]:
 
 
 def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAULT_TIMEOUT,
-              memory_mb: int = DEFAULT_MEMORY_MB, threads: int | None = None) -> list[Job]:
-    """One job per submission file (duplicates of the same file dropped)."""
+              memory_mb: int = DEFAULT_MEMORY_MB, threads: int | None = None,
+              names: Sequence[str] | None = None) -> list[Job]:
+    """One job per submission file (duplicates of the same file dropped), named by ``names``
+    (default: each path below the submissions' common folder)."""
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    if names is not None and len(names) != len(unique):
+        raise ValueError(f"names must name each of the {len(unique)} distinct paths, got {len(names)}")
     sources = flowlab_sources()
     jobs = []
-    for path, name in zip(unique, _relative_names(unique)):
+    for path, name in zip(unique, names if names is not None else _relative_names(unique)):
         try:
             content = path.read_bytes()
         except OSError as error:
@@ -567,11 +572,18 @@ def _keep(grade: Grade, out_dir: Path) -> None:
 def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str | Path, *,
               executor: concurrent.futures.Executor | None = None, workers: int | None = None,
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
-              progress: Callable[[Grade], None] | None = None) -> list[Grade]:
+              progress: Callable[[Grade], None] | None = None, force: bool = False,
+              root: str | Path | None = None) -> list[Grade]:
     """Grade every submission, ``workers`` at a time (default: the number of cores), or on
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
-    ``get_executor()``). Rows are appended to ``out_dir/grades.csv`` as results arrive; at the
-    end the CSV is rewritten sorted and ``grades.md`` written. Returns the grades, sorted."""
+    ``get_executor()``), adding to ``out_dir``'s gradebook (:mod:`flowlab.gradebook`).
+
+    Rows are keyed by each path below ``root`` (default: the folder the gradebook remembers, or
+    the submissions' common folder). A submission whose row was made from the same file content
+    is skipped unless ``force``; a regraded one replaces its row; other rows stay. Rows are
+    appended to ``out_dir/grades.csv`` as results arrive; at the end the CSV is rewritten with
+    every row of the gradebook, sorted, and ``grades.md`` written. Returns this run's grades,
+    sorted (skipped submissions are not among them)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
@@ -581,46 +593,71 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     names = list(Reference.from_text(reference_text).cells)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
-    jobs = make_jobs([Path(p) for p in paths], reference_text, timeout, memory_mb, threads)
-    grader_files = [(reference.name, reference.read_bytes()), *flowlab_sources()]
-    trusted = _digest(grader_files)
+    jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
+                                     names=[book.key(p) for p in unique])
+            if force or not book.finished(job.submission, content_digest(job.content))]
     own = executor is None
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     grades: list[Grade] = []
-    csv_path = out_dir / "grades.csv"
     try:
-        with csv_path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([*_TABLE_HEAD, *names])
-            handle.flush()
-            futures = {pool.submit(grade_job, job): job for job in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                try:
-                    grade = future.result()
-                except Exception as error:  # noqa: BLE001 - the grader's own failure: still a row
-                    reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
-                    grade = Grade(job.submission, "crashed", {n: reason for n in names},
-                                  dict(Reference.from_text(reference_text).points))
-                now = _digest([(reference.name, _read(reference)),
-                               *((n, _read(_PACKAGE / n)) for n, _ in flowlab_sources())])
-                changed = sorted(n for n in trusted if now.get(n) != trusted[n])
-                if changed:
-                    grade.notes.append("the grader's files changed on disk during this run: "
-                                       + ", ".join(changed) + " (grading used the copies read at start)")
-                writer.writerow(_csv_row(grade, names))
-                handle.flush()
-                _keep(grade, out_dir)
-                grades.append(grade)
-                if progress:
-                    progress(grade)
+        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress)
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     grades.sort(key=lambda g: g.submission)
-    write_tables(grades, out_dir, names)
+    write_tables([_from_row(row) for row in book.rows.values()], out_dir, names)
     return grades
+
+
+def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,
+                out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None) -> None:
+    """Run ``jobs`` on ``pool``; each result is appended to ``grades.csv``, recorded in the
+    gradebook, kept (feedback, executed notebook, log) and reported as it arrives."""
+    reference_text = reference.read_text()
+    names = book.checks
+    trusted = _digest([(reference.name, reference.read_bytes()), *flowlab_sources()])
+    regraded = {job.submission for job in jobs}
+    with (out_dir / "grades.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*_TABLE_HEAD, *names])
+        for key in sorted(set(book.rows) - regraded):  # rows of earlier runs stay in the file
+            writer.writerow(_csv_row(_from_row(book.rows[key]), names))
+        handle.flush()
+        futures = {pool.submit(grade_job, job): job for job in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            job = futures[future]
+            try:
+                grade = future.result()
+            except Exception as error:  # noqa: BLE001 - the grader's own failure: still a row
+                reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
+                grade = Grade(job.submission, "crashed", {n: reason for n in names},
+                              dict(Reference.from_text(reference_text).points))
+            _note_changed_grader_files(grade, reference, trusted)
+            writer.writerow(_csv_row(grade, names))
+            handle.flush()
+            book.record(Row(grade.submission, grade.status, grade.results, grade.points, grade.notes,
+                            grade.seconds, content_digest(job.content)))
+            _keep(grade, out_dir)
+            grades.append(grade)
+            if progress:
+                progress(grade)
+
+
+def _note_changed_grader_files(grade: Grade, reference: Path, trusted: dict[str, str]) -> None:
+    """Note on ``grade`` any grader file (reference, flowlab's sources) changed on disk since the start."""
+    now = _digest([(reference.name, _read(reference)),
+                   *((n, _read(_PACKAGE / n)) for n, _ in flowlab_sources())])
+    changed = sorted(n for n in trusted if now.get(n) != trusted[n])
+    if changed:
+        grade.notes.append("the grader's files changed on disk during this run: "
+                           + ", ".join(changed) + " (grading used the copies read at start)")
+
+
+def _from_row(row: Row) -> Grade:
+    return Grade(row.submission, row.status, dict(row.results), dict(row.points), list(row.notes), row.seconds)
 
 
 def _read(path: Path) -> bytes:

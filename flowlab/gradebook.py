@@ -1,0 +1,149 @@
+"""The class's grades across runs: one row per submission, kept in ``OUT/grades.json``.
+
+``flowlab grade`` runs more than once on the same class: a run is interrupted, a student's
+notebook is regraded alone, a late submission arrives. The gradebook makes each run add to the
+record instead of replacing it:
+
+- a submission's key is its path below the class's *root* folder (the folder the first run
+  graded, remembered in ``grades.json``), so ``submissions/ann/lab.ipynb`` is ``ann/lab.ipynb``
+  whether it is graded with the class or alone;
+- a submission whose file is unchanged since its row was written is finished: a rerun skips it
+  (``force=True`` regrades it), so an interrupted run resumes where it stopped;
+- a regraded submission replaces its own row; every other row stays.
+
+``grades.json`` is rewritten (atomically) after every row, so nothing graded is lost to a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["Gradebook", "Row", "GRADEBOOK", "content_digest"]
+
+#: The gradebook's file in the output folder.
+GRADEBOOK = "grades.json"
+_VERSION = 1
+
+
+def content_digest(content: bytes) -> str:
+    """The SHA-256 of a submission's bytes: a changed file is graded again.
+
+    Example:
+        >>> content_digest(b"")[:12]
+        'e3b0c44298fc'
+    """
+    return hashlib.sha256(content).hexdigest()
+
+
+@dataclass
+class Row:
+    """One submission's graded result, as kept between runs (no executed notebook, no log)."""
+
+    submission: str
+    status: str
+    results: dict[str, str | None]
+    points: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    sha256: str = ""
+
+
+@dataclass
+class Gradebook:
+    """The rows of one output folder, keyed by submission, for one set of checks."""
+
+    path: Path
+    root: Path
+    checks: list[str]
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, out_dir: str | Path, checks: Sequence[str], paths: Sequence[Path],
+             root: Path | None = None) -> Gradebook:
+        """The gradebook of ``out_dir`` (a new one if it has none), for grading ``paths``.
+
+        Its root is ``root`` if given, else the one it remembers when every path lies under it,
+        else the submissions' common folder. Raises ValueError when ``out_dir`` holds grades of
+        other checks (another reference notebook).
+        """
+        path = Path(out_dir) / GRADEBOOK
+        stored = _load(path)
+        resolved = [Path(p).resolve() for p in paths]
+        if stored is not None and list(stored.get("checks", [])) != list(checks):
+            raise ValueError(
+                f"{path} holds grades for the checks {stored.get('checks')}, not {list(checks)} "
+                "(another reference notebook?); choose another --out folder")
+        remembered = Path(stored["root"]) if stored else None
+        if root is None:
+            if remembered is not None and all(p.is_relative_to(remembered) for p in resolved):
+                root = remembered
+            else:
+                root = _common_folder(resolved)
+        book = cls(path=path, root=Path(root).resolve(), checks=list(checks))
+        if stored is not None:
+            rows = [Row(**row) for row in stored["rows"].values()]
+            book.rows = {row.submission: row for row in map(book._rekeyed(remembered), rows)}
+        return book
+
+    def _rekeyed(self, old_root: Path):  # type: ignore[no-untyped-def]
+        """A function giving a stored row its key below this root (a wider root than the one it
+        was graded under renames it: ``lab.ipynb`` under ``class/ann`` is ``ann/lab.ipynb``)."""
+        def rekey(row: Row) -> Row:
+            path = old_root / row.submission
+            if old_root != self.root and path.is_relative_to(self.root):
+                row.submission = path.relative_to(self.root).as_posix()
+            return row
+        return rekey
+
+    def key(self, path: Path) -> str:
+        """``path``'s row key: its path below the root (its file name if outside it)."""
+        resolved = Path(path).resolve()
+        if resolved.is_relative_to(self.root):
+            return resolved.relative_to(self.root).as_posix()
+        return resolved.name
+
+    def finished(self, key: str, sha256: str) -> bool:
+        """Whether ``key`` has a row for exactly this file content."""
+        row = self.rows.get(key)
+        return row is not None and row.sha256 == sha256
+
+    def record(self, row: Row) -> None:
+        """Add or replace ``row`` and save the gradebook at once."""
+        self.rows[row.submission] = row
+        self.save()
+
+    def save(self) -> None:
+        """Write ``grades.json`` atomically (a crash leaves the old or the new file, whole)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"version": _VERSION, "root": str(self.root), "checks": self.checks,
+                   "rows": {key: asdict(row) for key, row in sorted(self.rows.items())}}
+        partial = self.path.with_suffix(".json.tmp")
+        partial.write_text(json.dumps(payload, indent=1) + "\n")
+        os.replace(partial, self.path)
+
+
+def _load(path: Path) -> dict | None:
+    """The stored gradebook, None if there is none; ValueError if the file is not one."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        if not (isinstance(stored, dict) and isinstance(stored.get("root"), str)
+                and isinstance(stored.get("rows"), dict)):
+            raise ValueError("it lacks the root folder or the rows")
+        return stored
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path} is not a flowlab gradebook ({error}); move it away or choose "
+                         "another --out folder") from None
+
+
+def _common_folder(paths: Sequence[Path]) -> Path:
+    """The deepest folder holding every path (a single file's own folder)."""
+    if not paths:
+        return Path.cwd().resolve()
+    return Path(os.path.commonpath([p.parent for p in paths]))
