@@ -4,6 +4,7 @@
     flowlab student [--solution NB] [--out NB]
     flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N] [--force]
     flowlab check NOTEBOOK [--timeout SECONDS]
+    flowlab gradescope [--wheel WHEEL] [--out ZIP] [--visibility visible]
 
 ``check`` and ``grade`` compare against the student notebook that ships inside the package
 (``--reference`` overrides it), so they work from any folder once flowlab is installed.
@@ -219,6 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebook holding the official check cells (default: the student "
                             "notebook installed with flowlab)")
     _grading_options(check)
+    gradescope = commands.add_parser(
+        "gradescope", help="write a Gradescope autograder zip that grades the lab with flowlab",
+        description="Write Gradescope's autograder zip: setup.sh installs flowlab from the wheel, "
+                    "run_autograder grades /autograder/submission/*.ipynb as `flowlab grade` does and "
+                    "always writes /autograder/results/results.json, one test per check. Set "
+                    "Gradescope's autograder timeout above --timeout.")
+    gradescope.add_argument("--wheel", type=Path, default=None,
+                            help="flowlab's wheel (default: the newest dist/flowlab-*.whl; build it with "
+                                 "`python -m build --wheel`)")
+    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                            help="zip to write (default: autograder.zip)")
+    gradescope.add_argument("--reference", type=Path, default=None,
+                            help="notebook holding the official check cells (default: the one in the wheel)")
+    gradescope.add_argument("--visibility", choices=("visible", "hidden", "after_due_date", "after_published"),
+                            default="visible", help="when students see the results (default: visible)")
+    _grading_options(gradescope)
     return parser
 
 
@@ -310,6 +327,33 @@ def _grade(args: argparse.Namespace) -> int:
               "(--force regrades them)")
     print(f"graded {len(grades)} notebooks in {time.perf_counter() - start:.0f} s; wrote "
           f"{args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
+    return 0
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from flowlab.gradescope import build_autograder_zip
+
+    wheel = args.wheel
+    if wheel is None:
+        built = sorted(Path("dist").glob("flowlab-*-py3-none-any.whl"), key=lambda p: p.stat().st_mtime)
+        if not built:
+            print("flowlab gradescope: error: argument --wheel: no dist/flowlab-*.whl here; build it with "
+                  "`python -m pip install build && python -m build --wheel` or name it with --wheel",
+                  file=sys.stderr)
+            return 2
+        wheel = built[-1]
+    problem = None
+    if not (wheel.is_file() and wheel.name.startswith("flowlab-") and wheel.suffix == ".whl"):
+        problem = f"argument --wheel: not a flowlab wheel file: {str(wheel)!r}"
+    elif args.reference is not None:
+        problem = _reference_error(args.reference)
+    if problem:
+        print(f"flowlab gradescope: error: {problem}", file=sys.stderr)
+        return 2
+    out = build_autograder_zip(wheel, args.out, reference=args.reference, timeout=args.timeout,
+                               memory_mb=args.memory_mb, visibility=args.visibility)
+    print(f"wrote {out} (flowlab from {wheel.name}); upload it as the assignment's autograder and set "
+          f"Gradescope's timeout above {args.timeout:g} s")
     return 0
 
 
@@ -435,7 +479,8 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowlab`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    commands = {"train": _train, "student": _student, "grade": _grade, "check": _check}
+    commands = {"train": _train, "student": _student, "grade": _grade, "check": _check,
+                "gradescope": _gradescope}
     return commands[args.command](args)
 
 

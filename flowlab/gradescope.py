@@ -1,0 +1,173 @@
+"""Gradescope: an autograder zip that grades the lab with flowlab, and its results.json.
+
+Gradescope runs ``setup.sh`` once when the instructor uploads the zip (it installs flowlab from
+the wheel inside the zip) and ``run_autograder`` for every submission: the submitted files are in
+``/autograder/submission/``, the results go to ``/autograder/results/results.json`` with one test
+per check (``name``, ``score``, ``max_score``, ``status``, ``output`` in Markdown, ``visibility``).
+
+``run_autograder`` calls ``python3 -m flowlab.gradescope``, which grades exactly as
+``flowlab grade`` does (isolated, sealed, timed out) and always writes a results.json: for a
+notebook that crashes, hangs, is missing or is not a notebook, with the reason, and even when
+the grader itself fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+
+__all__ = ["VISIBILITIES", "results_for", "write_results", "run_autograder", "build_autograder_zip",
+           "main"]
+
+#: Gradescope's visibility settings for a test or the whole result.
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+ROOT_VARIABLE = "FLOWLAB_AUTOGRADER_ROOT"  # tests lay out a Gradescope-like root elsewhere
+
+_SETUP = """\
+#!/usr/bin/env bash
+# Gradescope runs this once when the autograder is uploaded: install flowlab from its wheel.
+set -euo pipefail
+cd /autograder/source
+python3 -m pip install --no-cache-dir ./{wheel}
+"""
+
+_RUN = """\
+#!/usr/bin/env bash
+# Gradescope runs this for each submission; it always writes /autograder/results/results.json.
+# (FLOWLAB_AUTOGRADER_ROOT stands in for /autograder when it is tried out elsewhere.)
+cd "${{FLOWLAB_AUTOGRADER_ROOT:-/autograder}}/source"
+exec python3 -m flowlab.gradescope {options}
+"""
+
+
+def _test_output(message: str | None, points: float) -> str:
+    if message is None:
+        return f"Passed ({points:g} point{'s' if points != 1 else ''})."
+    text, _, hint = message.partition("Hint:")
+    return f"**Failed:** {text.strip()}" + (f"\n\n*Hint:* {hint.strip()}" if hint.strip() else "")
+
+
+def results_for(grade, visibility: str = "visible") -> dict:  # type: ignore[no-untyped-def]
+    """Gradescope's results.json for one graded notebook (a :class:`flowlab.grade.Grade`).
+
+    Example:
+        >>> from flowlab.grade import Grade
+        >>> g = Grade("lab.ipynb", "graded", {"a": None, "b": "wrong. Hint: fix it."}, {"a": 1.0, "b": 2.0})
+        >>> r = results_for(g)
+        >>> r["score"], [(t["name"], t["score"], t["max_score"], t["status"]) for t in r["tests"]]
+        (1.0, [('a', 1.0, 1.0, 'passed'), ('b', 0.0, 2.0, 'failed')])
+    """
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
+    tests = [{"name": name, "score": grade.points[name] if message is None else 0.0,
+              "max_score": grade.points[name], "status": "passed" if message is None else "failed",
+              "output": _test_output(message, grade.points[name]), "output_format": "md",
+              "visibility": visibility}
+             for name, message in grade.results.items()]
+    summary = [f"Status: **{grade.status}**; {grade.passed} of {len(grade.results)} checks passed, "
+               f"{grade.score:g} / {grade.max_points:g} points."]
+    summary += [f"- {note}" for note in grade.notes]
+    return {"score": grade.score, "execution_time": round(grade.seconds), "output": "\n".join(summary),
+            "output_format": "md", "visibility": visibility, "stdout_visibility": "hidden", "tests": tests}
+
+
+def _failure_results(reason: str, visibility: str) -> dict:
+    """results.json when there is nothing to grade or the grader itself failed: score 0, the reason."""
+    return {"score": 0.0, "output": f"**Not graded:** {reason}", "output_format": "md",
+            "visibility": visibility, "stdout_visibility": "hidden", "tests": []}
+
+
+def write_results(results: dict, root: Path) -> Path:
+    """Write ``results`` to ``root/results/results.json``; returns its path."""
+    path = root / "results" / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    return path
+
+
+def _grade_submission(root: Path, reference: Path, timeout: float, memory_mb: int, visibility: str) -> dict:
+    from flowlab.grade import Reference, grade_notebook
+
+    notebooks = sorted((root / "submission").glob("*.ipynb"))
+    if not notebooks:
+        handed_in = sorted(p.name for p in (root / "submission").glob("*")) or ["nothing"]
+        return _failure_results(f"no .ipynb file was submitted (found: {', '.join(handed_in)}). "
+                                "Submit your notebook file.", visibility)
+    Reference.from_text(reference.read_text())  # an unusable reference is the grader's failure
+    grade = grade_notebook(notebooks[0], reference, timeout=timeout, memory_mb=memory_mb)
+    if len(notebooks) > 1:
+        grade.notes.append(f"{len(notebooks)} notebooks were submitted; graded {notebooks[0].name}")
+    return results_for(grade, visibility)
+
+
+def run_autograder(root: Path, reference: Path, *, timeout: float = DEFAULT_TIMEOUT,
+                   memory_mb: int = DEFAULT_MEMORY_MB, visibility: str = "visible") -> dict:
+    """Grade the notebook in ``root/submission`` and write ``root/results/results.json``, always:
+    a grader failure is written as a zero with its reason (and printed for the instructor)."""
+    try:
+        results = _grade_submission(root, reference, timeout, memory_mb, visibility)
+    except Exception as error:  # noqa: BLE001 - Gradescope must always get a results.json
+        traceback.print_exc()
+        results = _failure_results(f"the autograder failed ({type(error).__name__}: {error}); "
+                                   "tell your instructor", visibility)
+    write_results(results, root)
+    return results
+
+
+def build_autograder_zip(wheel: Path, out: Path, *, reference: Path | None = None,
+                         timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
+                         visibility: str = "visible") -> Path:
+    """Write Gradescope's autograder zip: ``setup.sh``, ``run_autograder``, the wheel, and the
+    reference notebook when one is given (else the one inside the wheel is used)."""
+    options = [f"--timeout={timeout:g}", f"--memory-mb={memory_mb}", f"--visibility={visibility}"]
+    if reference is not None:
+        options.append("--reference=reference.ipynb")  # run_autograder runs in source/
+    files = {"setup.sh": _SETUP.format(wheel=shlex.quote(wheel.name)),
+             "run_autograder": _RUN.format(options=" ".join(options))}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o755 << 16  # executable
+            archive.writestr(info, text)
+        archive.write(wheel, wheel.name)
+        if reference is not None:
+            archive.write(reference, "reference.ipynb")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(buffer.getvalue())
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m flowlab.gradescope``: what ``run_autograder`` runs on Gradescope."""
+    from flowlab._grade_setup import REFERENCE
+
+    parser = argparse.ArgumentParser(prog="python -m flowlab.gradescope",
+                                     description="Grade /autograder/submission/*.ipynb for Gradescope.")
+    parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB)
+    parser.add_argument("--visibility", choices=VISIBILITIES, default="visible")
+    args = parser.parse_args(argv)
+    root = Path(os.environ.get(ROOT_VARIABLE, "/autograder"))
+    start = time.monotonic()
+    results = run_autograder(root, args.reference, timeout=args.timeout, memory_mb=args.memory_mb,
+                             visibility=args.visibility)
+    print(f"wrote {root / 'results' / 'results.json'}: score {results['score']:g} "
+          f"({time.monotonic() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
