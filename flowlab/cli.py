@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(row by row as results arrive), grades.md, and per submission a feedback file, "
                     "the executed notebook and its log under OUT/submissions/.")
     grade.add_argument("submissions", type=Path, nargs="+",
-                       help="submitted .ipynb files, or folders searched for them")
+                       help="submitted .ipynb files, folders searched for them, or one LMS download "
+                            "(.zip: Canvas, Moodle or folders)")
     grade.add_argument("--reference", type=Path, default=REFERENCE,
                        help="notebook holding the official check cells (default: the student "
                             "notebook installed with flowlab)")
@@ -211,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="regrade submissions already graded in OUT from the same file (by default "
                             "a rerun grades only new and changed files and keeps every other row)")
+    grade.add_argument("--roster", type=Path, default=None,
+                       help="class list CSV (student_id, name, optional email and pattern): fills the "
+                            "student_id column and lists unmatched files and students without a submission")
+    grade.add_argument("--format", choices=("csv", "canvas", "moodle"), default="csv",
+                       help="also fill in an LMS gradebook given by --gradebook: a Canvas gradebook export "
+                            "or Moodle's offline grading worksheet (default: grades.csv only)")
+    grade.add_argument("--gradebook", type=Path, default=None,
+                       help="the LMS gradebook CSV to fill in, exported from Canvas or Moodle (with --format)")
+    grade.add_argument("--assignment", default=None,
+                       help="the Canvas export's assignment column to fill (part of its name), if it has several")
     check = commands.add_parser(
         "check", help="check one notebook exactly as the instructor's grading would",
         description="Grade one notebook as `flowlab grade` does and print each check's result. "
@@ -257,10 +268,13 @@ def _student(args: argparse.Namespace) -> int:
 
 
 def _notebooks(paths: list[Path]) -> list[Path] | str:
-    """Expand folders into the notebooks under them; an error message for a bad path."""
+    """Expand folders into the notebooks under them (a zip stands for itself); an error message
+    for a bad path."""
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if path.is_file() and path.suffix.lower() == ".zip":
+            found.append(path)
+        elif path.is_dir():
             found += sorted(p for p in path.rglob("*.ipynb")
                             if ".ipynb_checkpoints" not in p.parts and p.is_file())
         elif path.is_file() and path.suffix == ".ipynb":
@@ -292,36 +306,100 @@ def _grading_runner_missing(command: str) -> bool:
     return problem is not None
 
 
+def _grade_inputs_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``grade``'s arguments before anything is read, or None."""
+    problem = _reference_error(args.reference)
+    found = _notebooks(args.submissions)
+    if problem or isinstance(found, str):
+        return problem or found
+    if args.format != "csv" and (args.gradebook is None or not args.gradebook.is_file()):
+        return (f"argument --gradebook: --format {args.format} fills in the gradebook you exported from "
+                f"{args.format.title()}; name that CSV file (got {str(args.gradebook) if args.gradebook else 'none'})")
+    if args.roster is not None and not args.roster.is_file():
+        return f"argument --roster: no such file: {str(args.roster)!r}"
+    return None
+
+
+def _class_list(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The submissions (with their students, when a roster is given); prints what did not match."""
+    from flowlab import lms
+    from flowlab.gradebook import class_root
+
+    collected = lms.collect(args.submissions)
+    collected.keyed(collected.root or class_root(args.out, [item.path for item in collected.submitted]))
+    for note in collected.notes:
+        print(f"  note: {note}")
+    if args.roster is not None:
+        unmatched, absent = lms.match_roster(collected.submitted, lms.read_roster(args.roster))
+        for item in unmatched:
+            print(f"  not on the roster: {item.key} (graded; its student_id is left empty)")
+        for student in absent:
+            print(f"  no submission from {student.name} ({student.student_id})")
+    return collected
+
+
+def _export(args: argparse.Namespace, collected) -> None:  # type: ignore[no-untyped-def]
+    """Fill in the LMS gradebook named by --format/--gradebook with every graded row of OUT."""
+    from flowlab import lms
+    from flowlab.grade import graded_rows
+
+    if args.format == "csv":
+        return
+    results = lms.results_by_student(collected.submitted, graded_rows(args.out))
+    fill = lms.fill_canvas if args.format == "canvas" else lms.fill_moodle
+    target = args.out / f"{args.format}_grades.csv"
+    options = {"assignment": args.assignment} if args.format == "canvas" else {}
+    written, not_found = fill(args.gradebook, results, target, **options)
+    for name in not_found:
+        print(f"  {name}: graded, but not found in {args.gradebook}")
+    print(f"filled in {written} ({len(results) - len(not_found)} students) for {args.format.title()}'s import")
+
+
 def _grade(args: argparse.Namespace) -> int:
     if _grading_runner_missing("grade"):
         return 2
+    from flowlab import lms
     from flowlab.grade import grade_all
 
-    problem = _reference_error(args.reference)
-    submissions = _notebooks(args.submissions)
-    if problem or isinstance(submissions, str):
-        print(f"flowlab grade: error: {problem or submissions}", file=sys.stderr)
+    problem = _grade_inputs_error(args)
+    if problem:
+        print(f"flowlab grade: error: {problem}", file=sys.stderr)
         return 2
+    try:
+        collected = _class_list(args)
+    except (lms.LMSFormatError, FileNotFoundError) as error:
+        print(f"flowlab grade: error: argument submissions: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _grade_collected(args, collected, grade_all)
+    finally:
+        collected.cleanup()
+
+
+def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # type: ignore[no-untyped-def]
     which = "every one" if args.force else f"those not yet graded in {args.out} from the same file"
-    print(f"{len(submissions)} notebooks found; grading {which}, {args.workers} at a time, "
-          f"{args.timeout:g} s each at most; rows go to {args.out / 'grades.csv'} as they finish",
-          flush=True)
+    print(f"{len(collected.submitted)} notebooks found; grading {which}, {args.workers} at a time, "
+          f"{args.timeout:g} s each at most; rows go to {args.out / 'grades.csv'} as they finish", flush=True)
     start = time.perf_counter()
-    single_folder = len(args.submissions) == 1 and args.submissions[0].is_dir()
 
     def report(grade) -> None:  # type: ignore[no-untyped-def]
         print(f"  {grade.submission}: {grade.status}, {grade.score:g}/{grade.max_points:g} points "
-              f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}",
-              flush=True)
+              f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}", flush=True)
 
+    ids = {item.key: item.student.student_id for item in collected.submitted if item.student}
     try:
-        grades = grade_all(submissions, args.reference, args.out, workers=args.workers,
-                           timeout=args.timeout, memory_mb=args.memory_mb, progress=report,
-                           force=args.force, root=args.submissions[0] if single_folder else None)
+        grades = grade_all([item.path for item in collected.submitted], args.reference, args.out,
+                           workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb,
+                           progress=report, force=args.force, root=collected.root, student_ids=ids)
     except ValueError as error:  # OUT holds another class's gradebook
         print(f"flowlab grade: error: argument --out: {error}", file=sys.stderr)
         return 2
-    skipped = len(set(p.resolve() for p in submissions)) - len(grades)
+    try:
+        _export(args, collected)
+    except ValueError as error:  # an export that is not Canvas's or Moodle's
+        print(f"flowlab grade: error: argument --gradebook: {error}", file=sys.stderr)
+        return 2
+    skipped = len(collected.submitted) - len(grades)
     if skipped:
         print(f"skipped {skipped} notebook{'s' if skipped != 1 else ''} graded before from the same file "
               "(--force regrades them)")

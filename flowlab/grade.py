@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,7 @@ from flowlab.gradebook import Gradebook, Row, content_digest
 from flowlab.student import check_name
 
 __all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
-           "make_jobs", "write_tables", "write_feedback", "flowlab_sources", "check_name"]
+           "make_jobs", "write_tables", "write_feedback", "flowlab_sources", "check_name", "graded_rows"]
 
 STATUSES = ("graded", "timeout", "crashed", "unreadable")
 PLUGIN = "_flowlab_nbval_plugin"
@@ -116,6 +116,7 @@ class Grade:
     seconds: float = 0.0
     executed: str | None = None  # the executed notebook (JSON), for disputes
     log: str = ""
+    student_id: str = ""  # the roster's or the LMS's id, when known
 
     @property
     def passed(self) -> int:
@@ -521,11 +522,11 @@ def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAU
     return jobs
 
 
-_TABLE_HEAD = ["submission", "status", "points", "max_points", "checks_passed", "notes"]
+_TABLE_HEAD = ["submission", "student_id", "status", "points", "max_points", "checks_passed", "notes"]
 
 
 def _csv_row(grade: Grade, names: Sequence[str]) -> list[str]:
-    return [grade.submission, grade.status, f"{grade.score:g}", f"{grade.max_points:g}",
+    return [grade.submission, grade.student_id, grade.status, f"{grade.score:g}", f"{grade.max_points:g}",
             f"{grade.passed}/{len(grade.results)}", "; ".join(grade.notes),
             *("pass" if grade.results[n] is None else f"FAIL: {grade.results[n]}" for n in names)]
 
@@ -573,7 +574,7 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
               executor: concurrent.futures.Executor | None = None, workers: int | None = None,
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
               progress: Callable[[Grade], None] | None = None, force: bool = False,
-              root: str | Path | None = None) -> list[Grade]:
+              root: str | Path | None = None, student_ids: Mapping[str, str] | None = None) -> list[Grade]:
     """Grade every submission, ``workers`` at a time (default: the number of cores), or on
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
     ``get_executor()``), adding to ``out_dir``'s gradebook (:mod:`flowlab.gradebook`).
@@ -582,8 +583,9 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     the submissions' common folder). A submission whose row was made from the same file content
     is skipped unless ``force``; a regraded one replaces its row; other rows stay. Rows are
     appended to ``out_dir/grades.csv`` as results arrive; at the end the CSV is rewritten with
-    every row of the gradebook, sorted, and ``grades.md`` written. Returns this run's grades,
-    sorted (skipped submissions are not among them)."""
+    every row of the gradebook, sorted, and ``grades.md`` written. ``student_ids`` (row key ->
+    the student's id, from a roster or the LMS) fills the ``student_id`` column of those rows.
+    Returns this run's grades, sorted (skipped submissions are not among them)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
@@ -595,6 +597,9 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
     book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
+    ids = dict(student_ids or {})
+    for key, row in book.rows.items():  # a roster given on a later run names earlier rows too
+        row.student_id = ids.get(key, row.student_id)
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
                                      names=[book.key(p) for p in unique])
@@ -603,17 +608,19 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     grades: list[Grade] = []
     try:
-        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress)
+        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, ids)
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     grades.sort(key=lambda g: g.submission)
+    book.save()  # student ids given on this run reach the rows of earlier runs too
     write_tables([_from_row(row) for row in book.rows.values()], out_dir, names)
     return grades
 
 
 def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,
-                out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None) -> None:
+                out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None,
+                student_ids: Mapping[str, str]) -> None:
     """Run ``jobs`` on ``pool``; each result is appended to ``grades.csv``, recorded in the
     gradebook, kept (feedback, executed notebook, log) and reported as it arrives."""
     reference_text = reference.read_text()
@@ -635,11 +642,12 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
                 reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
                 grade = Grade(job.submission, "crashed", {n: reason for n in names},
                               dict(Reference.from_text(reference_text).points))
+            grade.student_id = student_ids.get(grade.submission, "")
             _note_changed_grader_files(grade, reference, trusted)
             writer.writerow(_csv_row(grade, names))
             handle.flush()
             book.record(Row(grade.submission, grade.status, grade.results, grade.points, grade.notes,
-                            grade.seconds, content_digest(job.content)))
+                            grade.seconds, content_digest(job.content), grade.student_id))
             _keep(grade, out_dir)
             grades.append(grade)
             if progress:
@@ -656,8 +664,15 @@ def _note_changed_grader_files(grade: Grade, reference: Path, trusted: dict[str,
                            + ", ".join(changed) + " (grading used the copies read at start)")
 
 
+def graded_rows(out_dir: str | Path) -> dict[str, Grade]:
+    """Every row of ``out_dir``'s gradebook (all runs), by submission key, as grades without
+    their executed notebooks and logs."""
+    return {key: _from_row(row) for key, row in Gradebook.read(out_dir).rows.items()}
+
+
 def _from_row(row: Row) -> Grade:
-    return Grade(row.submission, row.status, dict(row.results), dict(row.points), list(row.notes), row.seconds)
+    return Grade(row.submission, row.status, dict(row.results), dict(row.points), list(row.notes), row.seconds,
+                 student_id=row.student_id)
 
 
 def _read(path: Path) -> bytes:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Gradebook", "Row", "GRADEBOOK", "content_digest"]
+__all__ = ["Gradebook", "Row", "GRADEBOOK", "content_digest", "class_root"]
 
 #: The gradebook's file in the output folder.
 GRADEBOOK = "grades.json"
@@ -51,6 +51,7 @@ class Row:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     sha256: str = ""
+    student_id: str = ""
 
 
 @dataclass
@@ -80,10 +81,7 @@ class Gradebook:
                 "(another reference notebook?); choose another --out folder")
         remembered = Path(stored["root"]) if stored else None
         if root is None:
-            if remembered is not None and all(p.is_relative_to(remembered) for p in resolved):
-                root = remembered
-            else:
-                root = _common_folder(resolved)
+            root = _choose_root(remembered, resolved)
         book = cls(path=path, root=Path(root).resolve(), checks=list(checks))
         if stored is not None:
             rows = [Row(**row) for row in stored["rows"].values()]
@@ -99,6 +97,17 @@ class Gradebook:
                 row.submission = path.relative_to(self.root).as_posix()
             return row
         return rekey
+
+    @classmethod
+    def read(cls, out_dir: str | Path) -> Gradebook:
+        """``out_dir``'s gradebook as stored (empty if it has none), for reading its rows."""
+        path = Path(out_dir) / GRADEBOOK
+        stored = _load(path)
+        if stored is None:
+            return cls(path=path, root=Path.cwd().resolve(), checks=[])
+        book = cls(path=path, root=Path(stored["root"]), checks=list(stored.get("checks", [])))
+        book.rows = {key: Row(**row) for key, row in stored["rows"].items()}
+        return book
 
     def key(self, path: Path) -> str:
         """``path``'s row key: its path below the root (its file name if outside it)."""
@@ -125,6 +134,19 @@ class Gradebook:
         partial = self.path.with_suffix(".json.tmp")
         partial.write_text(json.dumps(payload, indent=1) + "\n")
         os.replace(partial, self.path)
+
+
+def class_root(out_dir: str | Path, paths: Sequence[Path]) -> Path:
+    """The folder :meth:`Gradebook.open` keys ``paths`` below when given no root: the one
+    ``out_dir``'s gradebook remembers if every path lies under it, else their common folder."""
+    stored = _load(Path(out_dir) / GRADEBOOK)
+    return _choose_root(Path(stored["root"]) if stored else None, [Path(p).resolve() for p in paths])
+
+
+def _choose_root(remembered: Path | None, resolved: Sequence[Path]) -> Path:
+    if remembered is not None and all(p.is_relative_to(remembered) for p in resolved):
+        return remembered
+    return _common_folder(resolved)
 
 
 def _load(path: Path) -> dict | None:
