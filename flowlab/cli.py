@@ -320,7 +320,7 @@ def _grade_inputs_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _class_list(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _class_list(args: argparse.Namespace, roster):  # type: ignore[no-untyped-def]
     """The submissions (with their students, when a roster is given); prints what did not match."""
     from flowlab import lms
     from flowlab.gradebook import class_root
@@ -329,8 +329,11 @@ def _class_list(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     collected.keyed(collected.root or class_root(args.out, [item.path for item in collected.submitted]))
     for note in collected.notes:
         print(f"  note: {note}")
-    if args.roster is not None:
-        unmatched, absent = lms.match_roster(collected.submitted, lms.read_roster(args.roster))
+    if not collected.submitted:
+        collected.cleanup()
+        raise lms.LMSFormatError("no .ipynb files found in " + ", ".join(map(str, args.submissions)))
+    if roster is not None:
+        unmatched, absent = lms.match_roster(collected.submitted, roster)
         for item in unmatched:
             print(f"  not on the roster: {item.key} (graded; its student_id is left empty)")
         for student in absent:
@@ -366,7 +369,12 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"flowlab grade: error: {problem}", file=sys.stderr)
         return 2
     try:
-        collected = _class_list(args)
+        roster = lms.read_roster(args.roster) if args.roster is not None else None
+    except lms.LMSFormatError as error:
+        print(f"flowlab grade: error: argument --roster: {error}", file=sys.stderr)
+        return 2
+    try:
+        collected = _class_list(args, roster)
     except (lms.LMSFormatError, FileNotFoundError) as error:
         print(f"flowlab grade: error: argument submissions: {error}", file=sys.stderr)
         return 2

@@ -194,11 +194,21 @@ def test_grade_command_from_a_canvas_zip_with_roster_into_canvas(tmp_path, refer
     assert (out / "canvas_grades.csv").is_file()
 
 
-def test_grade_command_refuses_lms_output_without_the_export(tmp_path, reference, capsys):
+def test_grade_command_refuses_bad_lms_arguments_naming_them(tmp_path, reference, capsys):
     download = _canvas_zip(tmp_path / "submissions.zip")
-    assert cli.main(["grade", str(download), "--reference", str(reference), "--format", "moodle"]) == 2
+    base = ["grade", str(download), "--reference", str(reference), "--out", str(tmp_path / "out")]
+    assert cli.main([*base, "--format", "moodle"]) == 2
     assert "argument --gradebook: --format moodle fills in the gradebook you exported from Moodle" \
         in capsys.readouterr().err
+    (tmp_path / "roster.csv").write_text("id,name\n1,Ann\n")
+    assert cli.main([*base, "--roster", str(tmp_path / "roster.csv")]) == 2
+    assert "error: argument --roster: roster" in capsys.readouterr().err
+    assert cli.main(["grade", str(_zip(tmp_path / "empty.zip", {"a.pdf": b"%PDF"})), "--reference",
+                     str(reference)]) == 2
+    assert "argument submissions: no .ipynb files found in" in capsys.readouterr().err
+    (tmp_path / "export.csv").write_text("Name,Score\nAnn,1\n")
+    assert cli.main([*base, "--format", "canvas", "--gradebook", str(tmp_path / "export.csv")]) == 2
+    assert "argument --gradebook: " in capsys.readouterr().err and (tmp_path / "out" / "grades.csv").is_file()
 
 
 @pytest.mark.slow
