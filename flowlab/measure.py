@@ -278,8 +278,8 @@ def sample_log_p_true(samples: np.ndarray, noise: float = 0.05) -> Estimate:
     than the truth, one that spreads them into the gaps lower.
 
     Example:
-        >>> sample_log_p_true([[1.0, 0.0], [0.0, 1.0]]).mean > 1.0  # two points on the outer moon
-        True
+        >>> round(sample_log_p_true([[0.0, 1.0], [1.0, -0.5]]).mean, 2)  # on the crests of both moons
+        0.24
     """
     return monte_carlo_mean(moons_log_prob(_validate.points("samples", samples), noise=noise))
 
@@ -330,9 +330,9 @@ def arc_position(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     on that noise-free half circle, and the distance to it.
 
     Example:
-        >>> moon, t, distance = arc_position([[0.0, 1.1], [1.0, 0.5]])
+        >>> moon, t, distance = arc_position([[0.0, 1.1], [1.0, -0.45]])
         >>> moon.tolist(), (t / np.pi).round(2).tolist(), distance.round(2).tolist()
-        ([0, 1], [0.5, 0.5], [0.1, 1.0])
+        ([0, 1], [0.5, 0.5], [0.1, 0.05])
     """
     x = _validate.points("samples", samples)
 
@@ -362,7 +362,7 @@ def arc_coverage(samples: np.ndarray, noise: float = 0.05, bins: int = 10,
     off the moons.
 
     Example:
-        >>> arc_coverage([[0.0, 1.0], [2.0, -0.5], [5.0, 5.0]], bins=2).round(3).tolist()
+        >>> arc_coverage([[0.0, 1.0], [2.0, 0.5], [5.0, 5.0]], bins=2).round(3).tolist()
         [[0.0, 0.333], [0.0, 0.333]]
     """
     noise = _validate.finite_float("noise", noise, minimum=0.0, strict=True)
