@@ -23,6 +23,11 @@ runs its network again for the log-determinant). The default is the IAF, for the
 and because it measured best: 80 epochs' budget on 2 cores (6,240 steps of 128 draws, 3 layers
 of (128, 128), seed 0), last-epoch reverse KL / seconds: IAF 0.38 / 37 s, RealNVP 0.71 / 35 s,
 spline 0.71 / 55 s; after 10 epochs MAF 1.14 / 12 s, IAF 1.18 / 9 s. Every family is accepted.
+
+Mode-seeking, measured: that IAF (seed 0, 80 epochs) left part of one arc empty
+(:func:`flowlab.measure.sample_metrics`: an arc bin at 0% of its true mass, energy distance 0.068
+against 0.0002 for the forward-KL MAF), while its samples' mean exact log-density was -0.32, close
+to the truth's -0.28; its held-out forward NLL was 52 nats, the price of the missing mass.
 """
 
 from __future__ import annotations
