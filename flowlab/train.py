@@ -29,6 +29,7 @@ __all__ = [
     "ProgressPrinter",
     "StopOnNaN",
     "batch_stream",
+    "run_training",
     "fit",
 ]
 
@@ -290,10 +291,26 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     model.compile(optimizer=settings.optimizer(len(data)), loss=nll_loss,
                   jit_compile=settings.jit_compile,
                   steps_per_execution=settings.steps_per_execution)
+    return run_training(model, batch_stream(data, settings), settings, settings.steps_per_epoch(len(data)),
+                        progress, callbacks)
+
+
+def run_training(model: tf.keras.Model, batches: tf.data.Dataset, settings: TrainSettings,
+                 steps_per_epoch: int, progress: bool = True,
+                 callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
+    """The loop every flowlab model trains with: Keras' ``fit`` on a compiled ``model`` for
+    ``settings.epochs`` epochs of ``steps_per_epoch`` batches, with :class:`StopOnNaN` (on the
+    ``loss`` the model logs), a :class:`ProgressPrinter` when ``progress``, and Grappler off while
+    it runs when ``settings.deterministic``. :func:`fit` and the VAE, GAN and reverse-KL trainers
+    (:mod:`flowlab.vae`, :mod:`flowlab.gan`, :mod:`flowlab.reverse_kl`) all call it.
+
+    Raises:
+        TrainingDiverged: if an epoch's loss is NaN or infinite.
+    """
+    steps_per_epoch = _validate.positive_int("steps_per_epoch", steps_per_epoch)
     hooks: list[tf.keras.callbacks.Callback] = [StopOnNaN(), *callbacks]
     if progress:
         hooks.append(ProgressPrinter(settings.epochs))
     with _graph_rewrites_off() if settings.deterministic else contextlib.nullcontext():
-        return model.fit(batch_stream(data, settings), epochs=settings.epochs,
-                         steps_per_epoch=settings.steps_per_epoch(len(data)), callbacks=hooks,
-                         verbose=0)
+        return model.fit(batches, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
+                         callbacks=hooks, verbose=0)

@@ -54,7 +54,7 @@ def test_public_names_load_from_their_module(name, module):
 
 
 def test_submodules_are_attributes_and_everything_listed_exists():
-    for name in ("data", "flows", "plots", "train", "io", "measure", "checks"):
+    for name in ("data", "flows", "plots", "train", "io", "measure", "checks", "vae", "gan", "reverse_kl"):
         assert getattr(flowlab, name) is sys.modules[f"flowlab.{name}"]
     for name in flowlab.__all__:
         assert name in dir(flowlab) and getattr(flowlab, name) is not None
