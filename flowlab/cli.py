@@ -5,6 +5,7 @@
     flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N] [--force]
     flowlab check NOTEBOOK [--timeout SECONDS]
     flowlab gradescope [--wheel WHEEL] [--out ZIP] [--visibility visible]
+    flowlab compare [--seeds 0 1 2 3 4] [--epochs 80] [--out DIR] [--json]
 
 ``check`` and ``grade`` compare against the student notebook that ships inside the package
 (``--reference`` overrides it), so they work from any folder once flowlab is installed.
@@ -169,6 +170,26 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
                        help="print the metrics as one JSON object on the last line of stdout")
 
 
+def _add_compare_arguments(compare: argparse.ArgumentParser) -> None:
+    """``flowlab compare``'s options; the models come from flowlab.compare's registry."""
+    from flowlab.compare import MODELS
+
+    compare.add_argument("--seeds", type=_int_in(*LIMITS["seed"]), nargs="+", default=[0],
+                         help="seeds to train every model with (default: 0); 5 seeds take about 8 minutes")
+    compare.add_argument("--epochs", type=_int_in(*LIMITS["epochs"]), default=80,
+                         help="training epochs of every model (default: 80)")
+    compare.add_argument("--samples", type=_int_in(1_000, LIMITS["samples"][1]), default=10_000,
+                         help="training points (default: 10000)")
+    compare.add_argument("--noise", type=_float_in(*LIMITS["noise"]), default=0.05,
+                         help="moons noise std (default: 0.05)")
+    compare.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                         help="models to compare (default: all)")
+    compare.add_argument("--out", type=Path, default=Path("flowlab-compare"),
+                         help="output folder, created if missing (default: flowlab-compare)")
+    compare.add_argument("--json", action="store_true",
+                         help="print the summary as one JSON object on the last line of stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``flowlab`` argument parser (sub-commands: ``train``, ``student``, ``grade``, ``check``).
 
@@ -231,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebook holding the official check cells (default: the student "
                             "notebook installed with flowlab)")
     _grading_options(check)
+    commands.add_parser(
+        "compare", help="train a VAE, a GAN and flows on the same moons and score them against the truth",
+        description="Train every model of flowlab.compare (VAE, VAE with a flow prior, GAN, flow by maximum "
+                    "likelihood, flow by reverse KL) on the same data for each seed, score each on its "
+                    "samples and, where it has one, its likelihood; write compare.json and figures to --out.",
+        add_arguments=_add_compare_arguments)
     gradescope = commands.add_parser(
         "gradescope", help="write a Gradescope autograder zip that grades the lab with flowlab",
         description="Write Gradescope's autograder zip: setup.sh installs flowlab from the wheel, "
@@ -443,6 +470,86 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    problem = _usable_folder(args.out)
+    if problem is not None:
+        print(f"flowlab compare: error: argument --out: cannot write to the folder {str(args.out)!r}: {problem}",
+              file=sys.stderr)
+        return 2
+    from flowlab.compare import compare_seed, summarize
+
+    per_seed, first = {}, {}
+    for seed in dict.fromkeys(args.seeds):
+        start = time.perf_counter()
+        per_seed[seed], trained = compare_seed(seed, args.epochs, args.samples, args.noise, args.models,
+                                               progress=not args.json, keep=not first)
+        first = first or trained
+        if not args.json:
+            print(f"seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+    summary = summarize(per_seed, args.noise)
+    (args.out / "compare.json").write_text(json.dumps(summary, indent=1) + "\n")
+    _compare_figures(first, args.out, args.noise, args.seeds[0])
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_compare_table(summary)
+        print(f"wrote {args.out / 'compare.json'} and figures to {args.out}/")
+    return 0
+
+
+def _print_compare_table(summary: dict) -> None:
+    print(f"entropy of the truth: {summary['entropy']:.3f} nats; means over seeds {summary['seeds']}")
+    print(f"{'model':<16} {'E_q[log p]':>10} {'energy':>8} {'gap':>7} {'NLL':>7} {'NLL <=':>7} "
+          f"{'seconds':>7} failures")
+    for name, model in summary["models"].items():
+        cells = [model["sample_log_p_true"], model["energy_distance"], model["gap_disc_fraction"],
+                 model["heldout_nll"], model["nll_upper_bound"], model["train_seconds"]]
+        shown = ["-" if value is None else f"{value:.3f}" for value in cells]
+        print(f"{name:<16} {shown[0]:>10} {shown[1]:>8} {shown[2]:>7} {shown[3]:>7} {shown[4]:>7} "
+              f"{shown[5]:>7} {model['diverged']} NaN, {model['mode_collapse']} collapsed")
+
+
+def _compare_figures(trained: dict, out: Path, noise: float, seed: int) -> None:
+    """samples.png, densities.png, vae_mean.png, gan.png and kl_directions.png from one seed's models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from flowlab import plots
+    from flowlab.compare import MODELS
+    from flowlab.data import make_moons, moons_log_prob
+
+    exact = lambda x: moons_log_prob(x, noise=noise)  # noqa: E731
+    ok = {name: t for name, t in trained.items() if t.model is not None}
+    samples = {name: t.sample(5000, seed) for name, t in ok.items()}
+    figures = {"samples.png": lambda: plots.plot_point_panels(
+        {"truth": make_moons(5000, noise=noise, seed=seed + 1), **{MODELS[n].label: s for n, s in samples.items()}},
+        suptitle="5,000 samples of each model, on one scale")}
+    densities = {MODELS[name].label: (t.model if name.startswith("flow") else
+                                      (lambda x, m=t.model: -m.iwae_bound(x, k=100)))
+                 for name, t in ok.items() if name != "gan"}
+    if densities:
+        figures["densities.png"] = lambda: plots.plot_densities(
+            {**densities, "exact": exact}, log=True, n=120,
+            suptitle="log10 density (a VAE's: exp of minus its k=100 bound, a lower bound); a GAN has none")
+    if "vae" in ok:
+        figures["vae_mean.png"] = lambda: plots.plot_point_panels(
+            {"VAE samples": samples["vae"], "VAE decoder means": ok["vae"].model.decoder_mean(5000, seed)},
+            suptitle="A VAE's samples and its decoder's means for the same latents")
+    if "gan" in ok:
+        figures["gan.png"] = lambda: plots.plot_points_over_density(
+            samples["gan"], exact, "GAN samples over the exact density")
+    if "flow" in ok and "flow_reverse_kl" in ok:
+        figures["kl_directions.png"] = lambda: plots.plot_densities(
+            {"forward KL (maximum likelihood)": ok["flow"].model, "reverse KL": ok["flow_reverse_kl"].model},
+            log=True, n=120, suptitle="Mass-covering vs mode-seeking: log10 density")
+    for name, draw in figures.items():
+        draw()
+        plt.savefig(out / name, dpi=90, bbox_inches="tight")
+        plt.close("all")
+
+
 def _train_error(message: str) -> int:
     print(f"flowlab train: error: {message}", file=sys.stderr)
     return 2
@@ -566,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowlab`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     commands = {"train": _train, "student": _student, "grade": _grade, "check": _check,
-                "gradescope": _gradescope}
+                "gradescope": _gradescope, "compare": _compare}
     return commands[args.command](args)
 
 

@@ -20,7 +20,7 @@ tfd = tfp.distributions
 
 __all__ = ["plot_points", "plot_density", "plot_loss",
            "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
-           "plot_density_snapshots", "plot_normality"]
+           "plot_density_snapshots", "plot_normality", "plot_point_panels", "plot_points_over_density"]
 
 def _axes(ax: plt.Axes | None) -> plt.Axes:
     return ax if ax is not None else plt.figure(figsize=(5, 5)).gca()
@@ -249,3 +249,27 @@ def plot_normality(z: np.ndarray, title: str = "Data pushed back to z") -> plt.F
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_point_panels(points: dict[str, np.ndarray], lim: float | Sequence[float] = 2.5,
+                      suptitle: str | None = None, alpha: float = 0.2) -> plt.Figure:
+    """Point clouds side by side, one titled panel each, on one shared scale."""
+    if not points:
+        raise ValueError("points must name at least one set of points, got an empty dict")
+    fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.9), squeeze=False)
+    for ax, (name, cloud) in zip(axes[0], points.items(), strict=True):
+        plot_points(cloud, name, lim=lim, ax=ax, alpha=alpha)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_points_over_density(points: np.ndarray, density: tfd.Distribution | LogDensity, title: str,
+                             lim: float | Sequence[float] = 2.5, n: int = 200, ax: plt.Axes | None = None,
+                             log_floor: float = -6.0, max_points: int = 3000) -> plt.Axes:
+    """Points (at most ``max_points`` of them) as dots over a density's log10 heat-map."""
+    points = _validate.points("points", points)[:max_points]
+    ax = plot_density(density, title, lim=lim, n=n, ax=ax, log=True, log_floor=log_floor)
+    ax.plot(points[:, 0], points[:, 1], ".", color="white", markersize=2, alpha=0.5, markeredgewidth=0.0)
+    return ax
