@@ -241,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "or Moodle's offline grading worksheet (default: grades.csv only)")
     grade.add_argument("--gradebook", type=Path, default=None,
                        help="the LMS gradebook CSV to fill in, exported from Canvas or Moodle (with --format)")
+    grade.add_argument("--due", default=None,
+                       help="due date, ISO 8601 (2026-12-01T23:59, UTC unless a zone is given): lateness is "
+                            "counted from it, in started days, for submissions whose LMS download has times")
+    grade.add_argument("--extensions", type=Path, default=None,
+                       help="CSV student_id,due: later due dates for some students (needs --roster or LMS ids)")
+    grade.add_argument("--times", type=Path, default=None,
+                       help="CSV submission,submitted_at (row key, student id or LMS id; ISO time): submission "
+                            "times for --due (Moodle's worksheet given with --format moodle is read too)")
+    grade.add_argument("--late-penalty", type=_float_in(0, 100), default=0.0,
+                       help="percent of the maximum points deducted per started day late (default: 0, none)")
+    grade.add_argument("--late-cap", type=_float_in(0, 100), default=100.0,
+                       help="the late deduction's maximum, in percent of the maximum points (default: 100)")
     grade.add_argument("--assignment", default=None,
                        help="the Canvas export's assignment column to fill (part of its name), if it has several")
     check = commands.add_parser(
@@ -273,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="notebook holding the official check cells (default: the one in the wheel)")
     gradescope.add_argument("--visibility", choices=("visible", "hidden", "after_due_date", "after_published"),
                             default="visible", help="when students see the results (default: visible)")
+    gradescope.add_argument("--late-penalty", type=_float_in(0, 100), default=0.0,
+                            help="percent of the points deducted per started day after Gradescope's due date "
+                                 "(default: 0, none)")
+    gradescope.add_argument("--late-cap", type=_float_in(0, 100), default=100.0,
+                            help="the late deduction's maximum, in percent (default: 100)")
     _grading_options(gradescope)
     return parser
 
@@ -344,7 +361,25 @@ def _grade_inputs_error(args: argparse.Namespace) -> str | None:
                 f"{args.format.title()}; name that CSV file (got {str(args.gradebook) if args.gradebook else 'none'})")
     if args.roster is not None and not args.roster.is_file():
         return f"argument --roster: no such file: {str(args.roster)!r}"
+    if args.times is not None and not args.times.is_file():
+        return f"argument --times: no such file: {str(args.times)!r}"
+    if args.extensions is not None and not args.extensions.is_file():
+        return f"argument --extensions: no such file: {str(args.extensions)!r}"
     return None
+
+
+def _late_policy(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The late policy of --due, --extensions, --late-penalty and --late-cap (ValueError names the option)."""
+    from flowlab.late import LatePolicy, parse_time, read_extensions
+
+    due = parse_time(args.due, "argument --due") if args.due else None
+    extensions = {}
+    if args.extensions is not None:
+        try:
+            extensions = read_extensions(args.extensions)
+        except ValueError as error:
+            raise ValueError(f"argument --extensions: {error}") from None
+    return LatePolicy(due=due, per_day=args.late_penalty, cap=args.late_cap, extensions=extensions)
 
 
 def _class_list(args: argparse.Namespace, roster):  # type: ignore[no-untyped-def]
@@ -365,7 +400,19 @@ def _class_list(args: argparse.Namespace, roster):  # type: ignore[no-untyped-de
             print(f"  not on the roster: {item.key} (graded; its student_id is left empty)")
         for student in absent:
             print(f"  no submission from {student.name} ({student.student_id})")
+    if args.format == "moodle":
+        lms.attach_times(collected.submitted, lms.moodle_times(args.gradebook))
+    if args.times is not None:
+        try:
+            lms.attach_times(collected.submitted, lms.read_times(args.times))
+        except lms.LMSFormatError as error:
+            collected.cleanup()
+            raise _OptionError(f"argument --times: {error}") from None
     return collected
+
+
+class _OptionError(Exception):
+    """A bad option found while reading the class list; its message names the option."""
 
 
 def _export(args: argparse.Namespace, collected) -> None:  # type: ignore[no-untyped-def]
@@ -401,9 +448,17 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"flowlab grade: error: argument --roster: {error}", file=sys.stderr)
         return 2
     try:
+        args.late_policy = _late_policy(args)
+    except ValueError as error:
+        print(f"flowlab grade: error: {error}", file=sys.stderr)
+        return 2
+    try:
         collected = _class_list(args, roster)
     except (lms.LMSFormatError, FileNotFoundError) as error:
         print(f"flowlab grade: error: argument submissions: {error}", file=sys.stderr)
+        return 2
+    except _OptionError as error:
+        print(f"flowlab grade: error: {error}", file=sys.stderr)
         return 2
     try:
         return _grade_collected(args, collected, grade_all)
@@ -418,14 +473,19 @@ def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # 
     start = time.perf_counter()
 
     def report(grade) -> None:  # type: ignore[no-untyped-def]
-        print(f"  {grade.submission}: {grade.status}, {grade.score:g}/{grade.max_points:g} points "
+        late = f", {grade.late_note}" if grade.late_note else ""
+        print(f"  {grade.submission}: {grade.status}, {grade.final:g}/{grade.max_points:g} points{late} "
               f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}", flush=True)
 
-    ids = {item.key: item.student.student_id for item in collected.submitted if item.student}
+    from flowlab.gradebook import Handin
+
+    handins = {item.key: Handin(item.student.student_id if item.student else item.lms_id, item.submitted_at,
+                                item.late) for item in collected.submitted}
     try:
         grades = grade_all([item.path for item in collected.submitted], args.reference, args.out,
                            workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb,
-                           progress=report, force=args.force, root=collected.root, student_ids=ids)
+                           progress=report, force=args.force, root=collected.root, handins=handins,
+                           late_policy=args.late_policy)
     except ValueError as error:  # OUT holds another class's gradebook
         print(f"flowlab grade: error: argument --out: {error}", file=sys.stderr)
         return 2
@@ -464,7 +524,8 @@ def _gradescope(args: argparse.Namespace) -> int:
         print(f"flowlab gradescope: error: {problem}", file=sys.stderr)
         return 2
     out = build_autograder_zip(wheel, args.out, reference=args.reference, timeout=args.timeout,
-                               memory_mb=args.memory_mb, visibility=args.visibility)
+                               memory_mb=args.memory_mb, visibility=args.visibility,
+                               late_penalty=args.late_penalty, late_cap=args.late_cap)
     print(f"wrote {out} (flowlab from {wheel.name}); upload it as the assignment's autograder and set "
           f"Gradescope's timeout above {args.timeout:g} s")
     return 0

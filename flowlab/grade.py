@@ -46,7 +46,8 @@ import nbformat
 
 from flowlab import _seal
 from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from flowlab.gradebook import Gradebook, Row, content_digest
+from flowlab.gradebook import Gradebook, Handin, Row, content_digest
+from flowlab.late import NO_POLICY, LatePolicy
 from flowlab.student import check_name
 
 __all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
@@ -117,6 +118,14 @@ class Grade:
     executed: str | None = None  # the executed notebook (JSON), for disputes
     log: str = ""
     student_id: str = ""  # the roster's or the LMS's id, when known
+    days_late: int = 0
+    late_penalty: float = 0.0  # points deducted under the late policy (flowlab.late)
+    late_note: str = ""
+
+    @property
+    def final(self) -> float:
+        """The points that count: the checks' points less the late penalty, never below zero."""
+        return max(0.0, self.score - self.late_penalty)
 
     @property
     def passed(self) -> int:
@@ -522,12 +531,14 @@ def make_jobs(paths: Sequence[Path], reference_text: str, timeout: float = DEFAU
     return jobs
 
 
-_TABLE_HEAD = ["submission", "student_id", "status", "points", "max_points", "checks_passed", "notes"]
+_TABLE_HEAD = ["submission", "student_id", "status", "raw_points", "late_penalty", "points", "max_points",
+               "checks_passed", "days_late", "notes"]
 
 
 def _csv_row(grade: Grade, names: Sequence[str]) -> list[str]:
-    return [grade.submission, grade.student_id, grade.status, f"{grade.score:g}", f"{grade.max_points:g}",
-            f"{grade.passed}/{len(grade.results)}", "; ".join(grade.notes),
+    return [grade.submission, grade.student_id, grade.status, f"{grade.score:g}", f"{grade.late_penalty:g}",
+            f"{grade.final:g}", f"{grade.max_points:g}", f"{grade.passed}/{len(grade.results)}", str(grade.days_late),
+            "; ".join([grade.late_note] * bool(grade.late_note) + grade.notes),
             *("pass" if grade.results[n] is None else f"FAIL: {grade.results[n]}" for n in names)]
 
 
@@ -540,8 +551,9 @@ def write_feedback(grade: Grade, path: str | Path) -> Path:
     """The student's feedback: each check, its points, pass/fail, what is wrong and the hint."""
     path = Path(path)
     lines = [f"# Feedback: {grade.submission}", "",
-             f"Status: **{grade.status}**. Points: **{grade.score:g} / {grade.max_points:g}** "
-             f"({grade.passed} of {len(grade.results)} checks passed).", "",
+             f"Status: **{grade.status}**. Points: **{grade.final:g} / {grade.max_points:g}** "
+             f"({grade.passed} of {len(grade.results)} checks passed)."
+             + (f" Late: {grade.late_note}." if grade.late_note else ""), "",
              "| check | points | result |", "| --- | --- | --- |"]
     for name, message in grade.results.items():
         earned = grade.points[name] if message is None else 0
@@ -574,7 +586,8 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
               executor: concurrent.futures.Executor | None = None, workers: int | None = None,
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
               progress: Callable[[Grade], None] | None = None, force: bool = False,
-              root: str | Path | None = None, student_ids: Mapping[str, str] | None = None) -> list[Grade]:
+              root: str | Path | None = None, handins: Mapping[str, Handin] | None = None,
+              late_policy: LatePolicy = NO_POLICY) -> list[Grade]:
     """Grade every submission, ``workers`` at a time (default: the number of cores), or on
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
     ``get_executor()``), adding to ``out_dir``'s gradebook (:mod:`flowlab.gradebook`).
@@ -583,8 +596,9 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     the submissions' common folder). A submission whose row was made from the same file content
     is skipped unless ``force``; a regraded one replaces its row; other rows stay. Rows are
     appended to ``out_dir/grades.csv`` as results arrive; at the end the CSV is rewritten with
-    every row of the gradebook, sorted, and ``grades.md`` written. ``student_ids`` (row key ->
-    the student's id, from a roster or the LMS) fills the ``student_id`` column of those rows.
+    every row of the gradebook, sorted, and ``grades.md`` written. ``handins`` (row key -> who
+    handed it in and when, from a roster or the LMS) fills the ``student_id`` column and, with
+    ``late_policy`` (:mod:`flowlab.late`), each row's lateness and penalty, old rows' too.
     Returns this run's grades, sorted (skipped submissions are not among them)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -597,9 +611,10 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
     book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
-    ids = dict(student_ids or {})
-    for key, row in book.rows.items():  # a roster given on a later run names earlier rows too
-        row.student_id = ids.get(key, row.student_id)
+    handins = dict(handins or {})
+    for key, row in book.rows.items():  # a roster or policy given on a later run reaches earlier rows
+        if key in handins:
+            _apply_handin(row, handins[key], late_policy, sum(row.points.values()))
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
                                      names=[book.key(p) for p in unique])
@@ -608,7 +623,7 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     grades: list[Grade] = []
     try:
-        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, ids)
+        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy)
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -620,7 +635,7 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
 
 def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,
                 out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None,
-                student_ids: Mapping[str, str]) -> None:
+                handins: Mapping[str, Handin], late_policy: LatePolicy) -> None:
     """Run ``jobs`` on ``pool``; each result is appended to ``grades.csv``, recorded in the
     gradebook, kept (feedback, executed notebook, log) and reported as it arrives."""
     reference_text = reference.read_text()
@@ -642,12 +657,13 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
                 reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
                 grade = Grade(job.submission, "crashed", {n: reason for n in names},
                               dict(Reference.from_text(reference_text).points))
-            grade.student_id = student_ids.get(grade.submission, "")
+            _apply_handin(grade, handins.get(grade.submission, Handin()), late_policy, grade.max_points)
             _note_changed_grader_files(grade, reference, trusted)
             writer.writerow(_csv_row(grade, names))
             handle.flush()
             book.record(Row(grade.submission, grade.status, grade.results, grade.points, grade.notes,
-                            grade.seconds, content_digest(job.content), grade.student_id))
+                            grade.seconds, content_digest(job.content), grade.student_id, grade.days_late,
+                            grade.late_penalty, grade.late_note))
             _keep(grade, out_dir)
             grades.append(grade)
             if progress:
@@ -672,7 +688,15 @@ def graded_rows(out_dir: str | Path) -> dict[str, Grade]:
 
 def _from_row(row: Row) -> Grade:
     return Grade(row.submission, row.status, dict(row.results), dict(row.points), list(row.notes), row.seconds,
-                 student_id=row.student_id)
+                 student_id=row.student_id, days_late=row.days_late, late_penalty=row.late_penalty,
+                 late_note=row.late_note)
+
+
+def _apply_handin(target: Grade | Row, handin: Handin, policy: LatePolicy, max_points: float) -> None:
+    """Set a grade's or a row's student id and lateness from its hand-in under ``policy``."""
+    target.student_id = handin.student_id or target.student_id
+    lateness = policy.lateness(handin.submitted_at, max_points, target.student_id, handin.flagged_late)
+    target.days_late, target.late_penalty, target.late_note = lateness.days, lateness.penalty, lateness.note
 
 
 def _read(path: Path) -> bytes:
@@ -700,7 +724,7 @@ def write_tables(grades: Sequence[Grade], out_dir: str | Path,
             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]
     for g in grades:
         marks = ("✓" if g.results[n] is None else "✗" for n in names)
-        rows.append(f"| {g.submission} | {g.status} | {g.score:g}/{g.max_points:g} | " + " | ".join(marks) + " |")
+        rows.append(f"| {g.submission} | {g.status} | {g.final:g}/{g.max_points:g} | " + " | ".join(marks) + " |")
     failures = [f"- **{g.submission}**, {n}: {g.results[n]}" for g in grades for n in names
                 if g.results[n] is not None]
     notes = [f"- **{g.submission}**: {note}" for g in grades for note in g.notes]

@@ -21,9 +21,10 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-__all__ = ["Gradebook", "Row", "GRADEBOOK", "content_digest", "class_root"]
+__all__ = ["Gradebook", "Row", "Handin", "GRADEBOOK", "content_digest", "class_root"]
 
 #: The gradebook's file in the output folder.
 GRADEBOOK = "grades.json"
@@ -52,6 +53,18 @@ class Row:
     seconds: float = 0.0
     sha256: str = ""
     student_id: str = ""
+    days_late: int = 0
+    late_penalty: float = 0.0
+    late_note: str = ""
+
+
+@dataclass(frozen=True)
+class Handin:
+    """What the LMS or the roster says of one submission: who, when, and whether it was marked late."""
+
+    student_id: str = ""
+    submitted_at: datetime | None = None
+    flagged_late: bool = False
 
 
 @dataclass

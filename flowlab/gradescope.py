@@ -77,8 +77,10 @@ def results_for(grade, visibility: str = "visible") -> dict:  # type: ignore[no-
              for name, message in grade.results.items()]
     summary = [f"Status: **{grade.status}**; {grade.passed} of {len(grade.results)} checks passed, "
                f"{grade.score:g} / {grade.max_points:g} points."]
+    if grade.late_note:
+        summary.append(f"Late: {grade.late_note}; score {grade.final:g}.")
     summary += [f"- {note}" for note in grade.notes]
-    return {"score": grade.score, "execution_time": round(grade.seconds), "output": "\n".join(summary),
+    return {"score": grade.final, "execution_time": round(grade.seconds), "output": "\n".join(summary),
             "output_format": "md", "visibility": visibility, "stdout_visibility": "hidden", "tests": tests}
 
 
@@ -96,7 +98,24 @@ def write_results(results: dict, root: Path) -> Path:
     return path
 
 
-def _grade_submission(root: Path, reference: Path, timeout: float, memory_mb: int, visibility: str) -> dict:
+def _lateness(root: Path, grade, late_penalty: float, late_cap: float) -> None:  # type: ignore[no-untyped-def]
+    """Apply the late policy from Gradescope's submission metadata (submission time, due date)."""
+    from flowlab.late import LatePolicy, parse_time
+
+    path = root / "submission_metadata.json"
+    if not path.is_file():
+        return
+    metadata = json.loads(path.read_text())
+    due = (metadata.get("assignment") or {}).get("due_date")
+    if not (due and metadata.get("created_at")):
+        return
+    policy = LatePolicy(due=parse_time(due, "assignment.due_date"), per_day=late_penalty, cap=late_cap)
+    lateness = policy.lateness(parse_time(metadata["created_at"], "created_at"), grade.max_points)
+    grade.days_late, grade.late_penalty, grade.late_note = lateness.days, lateness.penalty, lateness.note
+
+
+def _grade_submission(root: Path, reference: Path, timeout: float, memory_mb: int, visibility: str,
+                      late_penalty: float = 0.0, late_cap: float = 100.0) -> dict:
     from flowlab.grade import Reference, grade_notebook
 
     notebooks = sorted((root / "submission").glob("*.ipynb"))
@@ -108,15 +127,19 @@ def _grade_submission(root: Path, reference: Path, timeout: float, memory_mb: in
     grade = grade_notebook(notebooks[0], reference, timeout=timeout, memory_mb=memory_mb)
     if len(notebooks) > 1:
         grade.notes.append(f"{len(notebooks)} notebooks were submitted; graded {notebooks[0].name}")
+    _lateness(root, grade, late_penalty, late_cap)
     return results_for(grade, visibility)
 
 
 def run_autograder(root: Path, reference: Path, *, timeout: float = DEFAULT_TIMEOUT,
-                   memory_mb: int = DEFAULT_MEMORY_MB, visibility: str = "visible") -> dict:
+                   memory_mb: int = DEFAULT_MEMORY_MB, visibility: str = "visible",
+                   late_penalty: float = 0.0, late_cap: float = 100.0) -> dict:
     """Grade the notebook in ``root/submission`` and write ``root/results/results.json``, always:
-    a grader failure is written as a zero with its reason (and printed for the instructor)."""
+    a grader failure is written as a zero with its reason (and printed for the instructor). A
+    submission made after the metadata's due date loses ``late_penalty`` percent of the points per
+    started day, at most ``late_cap`` percent (:mod:`flowlab.late`; none by default)."""
     try:
-        results = _grade_submission(root, reference, timeout, memory_mb, visibility)
+        results = _grade_submission(root, reference, timeout, memory_mb, visibility, late_penalty, late_cap)
     except Exception as error:  # noqa: BLE001 - Gradescope must always get a results.json
         traceback.print_exc()
         results = _failure_results(f"the autograder failed ({type(error).__name__}: {error}); "
@@ -127,10 +150,12 @@ def run_autograder(root: Path, reference: Path, *, timeout: float = DEFAULT_TIME
 
 def build_autograder_zip(wheel: Path, out: Path, *, reference: Path | None = None,
                          timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
-                         visibility: str = "visible") -> Path:
+                         visibility: str = "visible", late_penalty: float = 0.0, late_cap: float = 100.0) -> Path:
     """Write Gradescope's autograder zip: ``setup.sh``, ``run_autograder``, the wheel, and the
     reference notebook when one is given (else the one inside the wheel is used)."""
     options = [f"--timeout={timeout:g}", f"--memory-mb={memory_mb}", f"--visibility={visibility}"]
+    if late_penalty:
+        options += [f"--late-penalty={late_penalty:g}", f"--late-cap={late_cap:g}"]
     if reference is not None:
         options.append("--reference=reference.ipynb")  # run_autograder runs in source/
     files = {"setup.sh": _SETUP.format(wheel=shlex.quote(wheel.name)),
@@ -159,11 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB)
     parser.add_argument("--visibility", choices=VISIBILITIES, default="visible")
+    parser.add_argument("--late-penalty", type=float, default=0.0)
+    parser.add_argument("--late-cap", type=float, default=100.0)
     args = parser.parse_args(argv)
     root = Path(os.environ.get(ROOT_VARIABLE, "/autograder"))
     start = time.monotonic()
     results = run_autograder(root, args.reference, timeout=args.timeout, memory_mb=args.memory_mb,
-                             visibility=args.visibility)
+                             visibility=args.visibility, late_penalty=args.late_penalty, late_cap=args.late_cap)
     print(f"wrote {root / 'results' / 'results.json'}: score {results['score']:g} "
           f"({time.monotonic() - start:.0f} s)")
     return 0

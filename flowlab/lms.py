@@ -30,10 +30,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 __all__ = ["Student", "Submitted", "Collected", "Roster", "MAX_MEMBERS", "MAX_MEMBER_BYTES",
            "MAX_TOTAL_BYTES", "collect", "read_roster", "match_roster", "fill_canvas", "fill_moodle",
+           "read_times", "moodle_times", "attach_times",
            "LMSFormatError"]
 
 #: Bounds on what one zip may hold (a class's notebooks are far smaller).
@@ -73,6 +75,7 @@ class Submitted:
     name: str = ""  # the name in the LMS's file name
     late: bool = False  # as the LMS marked it (Canvas)
     student: Student | None = None
+    submitted_at: datetime | None = None  # from --times or the LMS's worksheet, when known
 
 
 @dataclass
@@ -323,6 +326,58 @@ def match_roster(submitted: Iterable[Submitted], roster: Roster) -> tuple[list[S
     return unmatched, absent
 
 
+# ---- submission times ----------------------------------------------------------------------
+
+_MOODLE_TIME_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p")
+
+
+def read_times(path: str | Path) -> dict[str, datetime]:
+    """Submission times the instructor exported: a CSV ``submission,submitted_at`` where
+    ``submission`` is a row key (``ann/lab.ipynb``), a student id or an LMS id, and
+    ``submitted_at`` an ISO time (UTC unless it has a zone). LMSFormatError names the line."""
+    from flowlab.late import parse_time
+
+    header, rows = _read_table(Path(path), "times")
+    if [h.strip().lower() for h in header[:2]] != ["submission", "submitted_at"]:
+        raise LMSFormatError(f"times {str(path)!r} needs the header submission,submitted_at; got {','.join(header)}")
+    times = {}
+    for number, row in enumerate(rows, start=2):
+        try:
+            times[row[0].strip()] = parse_time(row[1], f"line {number}: submitted_at")
+        except (ValueError, IndexError) as error:
+            raise LMSFormatError(f"times {str(path)!r}: {error}") from None
+    return times
+
+
+def moodle_times(worksheet: str | Path) -> dict[str, datetime]:
+    """Participant id -> "Last modified (submission)" from Moodle's grading worksheet, where that
+    column holds a time in Moodle's English format (read as UTC); rows it cannot read are skipped."""
+    from datetime import timezone
+
+    header, rows = _read_table(Path(worksheet), "Moodle worksheet")
+    if "Identifier" not in header or "Last modified (submission)" not in header:
+        return {}
+    who, when = header.index("Identifier"), header.index("Last modified (submission)")
+    times = {}
+    for row in rows:
+        for layout in _MOODLE_TIME_FORMATS:
+            try:
+                times[row[who].split()[-1]] = datetime.strptime(row[when].strip(), layout).replace(tzinfo=timezone.utc)
+                break
+            except (ValueError, IndexError):
+                continue
+    return times
+
+
+def attach_times(submitted: Iterable[Submitted], times: Mapping[str, datetime]) -> None:
+    """Give each submission its time from ``times``, looked up by row key, student id, then LMS id."""
+    for item in submitted:
+        for key in (item.key, item.student.student_id if item.student else "", item.lms_id):
+            if key and key in times:
+                item.submitted_at = times[key]
+                break
+
+
 # ---- gradebooks out --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -448,7 +503,8 @@ def results_by_student(submitted: Sequence[Submitted], grades: Mapping[str, obje
             continue
         student = item.student or Student(name=item.name)
         failed = [name for name, message in grade.results.items() if message is not None]  # type: ignore[attr-defined]
-        feedback = (f"{grade.score:g}/{grade.max_points:g} points ({grade.status})"  # type: ignore[attr-defined]
-                    + (f"; not passed: {', '.join(failed)}" if failed else "; every check passed"))
-        results.append(Result(student, item.lms_id, grade.score, grade.max_points, feedback))  # type: ignore[attr-defined]
+        feedback = (f"{grade.final:g}/{grade.max_points:g} points ({grade.status})"  # type: ignore[attr-defined]
+                    + (f"; not passed: {', '.join(failed)}" if failed else "; every check passed")
+                    + (f"; {grade.late_note}" if grade.late_note else ""))  # type: ignore[attr-defined]
+        results.append(Result(student, item.lms_id, grade.final, grade.max_points, feedback))  # type: ignore[attr-defined]
     return results

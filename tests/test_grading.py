@@ -114,11 +114,12 @@ def test_tampered_checks_cannot_pass(graded):
 def test_tables_for_the_gradebook(graded, tmp_path):
     csv_path, md_path = write_tables(list(graded.values()), tmp_path)
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("submission,student_id,status,points,max_points,checks_passed,notes,moons_data,")
+    assert rows[0].startswith("submission,student_id,status,raw_points,late_penalty,points,max_points,"
+                              "checks_passed,days_late,notes,moons_data,")
     points = nbformat.read(str(STUDENT), as_version=4)
     total = sum(c.metadata.flowlab.get("points", 1) for c in points.cells if check_name(c))
-    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},{total:g},10/10,,pass,")
-    assert rows[2].startswith("bob.ipynb,,graded,1,") and ",FAIL: " in rows[2]
+    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},10/10,0,,pass,")
+    assert rows[2].startswith("bob.ipynb,,graded,1,0,1,") and ",FAIL: " in rows[2]
     markdown = md_path.read_text()
     assert f"| alice.ipynb | graded | {total:g}/{total:g} |" in markdown
     assert "**bob.ipynb**, moons_data: `data` not defined" in markdown
