@@ -25,7 +25,7 @@ REFERENCE = Path(__file__).resolve().parent / "reference" / "normalizing_flows_s
 #: The grader's runner: import name -> distribution name. ``grade_job`` starts
 #: ``python -m pytest --nbval-lax``, whose kernel is this Python's ipykernel.
 RUNNER = {"pytest": "pytest", "nbval": "nbval", "nbformat": "nbformat", "ipykernel": "ipykernel",
-          "jupyter_client": "jupyter-client"}
+          "jupyter_client": "jupyter-client", "psutil": "psutil"}
 
 
 def _declared(distribution: str) -> str:

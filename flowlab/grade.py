@@ -288,15 +288,6 @@ def _scan(submission: nbformat.NotebookNode, reference: Reference) -> list[str]:
     return notes
 
 
-_LAUNCHER = """\
-import os, resource, sys
-limit = int(sys.argv[1]) * 2**20
-resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[2:]])
-"""
-
-
 def _kill_tree(process: subprocess.Popen) -> None:
     """Kill pytest and everything it started (the kernel runs in its own session)."""
     try:
@@ -396,11 +387,14 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
            if not k.startswith(("FLOWLAB_", "PYTEST_", "JUPYTER_", "IPYTHON", "PYTHONPATH", "MPL"))}
     env.update(PYTHONPATH=str(grader), IPYTHONDIR=str(work / "ipython"), HOME=str(work / "home"),
                TMPDIR=str(work / "tmp"), PYTHONDONTWRITEBYTECODE="1", **{_seal.KEY_VARIABLE: key},
+
                FLOWLAB_NBVAL_RESULTS=str(results), JUPYTER_PLATFORM_DIRS="1")
     if job.threads:  # N notebooks at once on N cores: one each, not N fighting over all of them
         env.update(TF_NUM_INTRAOP_THREADS=str(job.threads), TF_NUM_INTEROP_THREADS="1",
                    OMP_NUM_THREADS=str(job.threads))
-    command = [sys.executable, "-c", _LAUNCHER, str(job.memory_mb), str(notebook), "--nbval-lax",
+    leftovers_file = work / "leftovers"
+    command = [sys.executable, "-I", str(package / "_launcher.py"), str(job.memory_mb), str(leftovers_file),
+               str(notebook), "--nbval-lax",
                "--nbval-current-env", "-p", PLUGIN, "-p", "no:cacheprovider", "-q",
                f"--nbval-cell-timeout={max(1, int(job.timeout))}", "-c", str(work / "run" / "pytest.ini"),
                f"--rootdir={work / 'run'}"]
@@ -413,9 +407,18 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
             process.wait(timeout=job.timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            process.terminate()  # the launcher ends pytest and everything under it, detached ones too
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         finally:
-            if process.poll() is None or timed_out:
+            if process.poll() is None:
                 _kill_tree(process)
+    leftovers = int(leftovers_file.read_text()) if leftovers_file.is_file() else 0
+    if leftovers:
+        grade.notes.append(f"the notebook left {leftovers} process{'es' if leftovers != 1 else ''} running "
+                           "after its run; the grader ended them")
     records = []
     if results.exists():
         for line in results.read_text(encoding="utf-8", errors="replace").splitlines():

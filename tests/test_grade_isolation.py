@@ -1,0 +1,49 @@
+"""What a submission leaves running is ended with it: a process that detached into a new session
+(setsid, its parent gone, so it is nobody's child any more) does not outlive its grading."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from flowlab.grade import Job, flowlab_sources, grade_job
+from flowlab.student import make_student_notebook
+
+MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())  # a zombie is dead
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["setsid", "setsid_clean_env_other_folder"])
+def test_detached_processes_do_not_outlive_the_grading(tmp_path, how):
+    pidfile = tmp_path / "pid"
+    launch = ("setsid sh -c 'sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}'" if how == "setsid" else
+              "cd / && env -i setsid sh -c 'sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}'")
+    notebook = nbformat.read(str(MINI), as_version=4)
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(
+        f"import subprocess\nsubprocess.run({launch.format(pidfile=pidfile)!r}, shell=True, check=True)"))
+    reference = nbformat.writes(make_student_notebook(nbformat.read(str(MINI), as_version=4)))
+    grade = grade_job(Job("lab.ipynb", nbformat.writes(notebook).encode(), reference, flowlab_sources(), timeout=120))
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not _alive(pid), "the detached process outlived its grading"
+        assert grade.status == "graded" and grade.score == 5
+        assert any("left 1 process running after its run; the grader ended them" in n for n in grade.notes)
+    finally:
+        if _alive(pid):
+            os.kill(pid, 9)
