@@ -48,6 +48,7 @@ from flowlab import _seal
 from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from flowlab.gradebook import Gradebook, Handin, Row, content_digest
 from flowlab.late import NO_POLICY, LatePolicy
+from flowlab.verdict import MAX_KL as MAX_JUDGED_KL
 from flowlab.student import check_name
 
 __all__ = ["Grade", "Job", "Reference", "STATUSES", "grade_job", "grade_notebook", "grade_all",
@@ -235,11 +236,28 @@ def _prepare(submission: nbformat.NotebookNode, reference: Reference,
         answer = reference.before.get(name)
         if answer and answer in ids and ids.index(answer) > _index_of(cells, name):
             notes.append(f"check cell '{name}' was moved above the answer it checks")
+    cells = _with_verdict_cell(cells)
     for number, cell in enumerate(cells):  # nbformat wants unique ids; ours are only for matching
         if isinstance(cell, dict):
             cell["id"] = f"cell-{number}"
     graded = nbformat.v4.new_notebook(cells=cells, metadata=submission.get("metadata", {}))
     return graded, notes
+
+
+#: The check whose verdict the grader also computes outside the kernel (flowlab.verdict).
+JUDGED_CHECK = "training"
+_VERDICT_SOURCE = "import flowlab.verdict\nflowlab.verdict.save(globals())"
+
+
+def _with_verdict_cell(cells: list) -> list:
+    """``cells`` with the grader's own cell right after the official training check, which hands
+    the trained flow over for :func:`flowlab.verdict.judge` (no cell is added without that check)."""
+    index = next((i for i, c in enumerate(cells) if isinstance(c, dict) and check_name(c) == JUDGED_CHECK), None)
+    if index is None:
+        return cells
+    cell = nbformat.v4.new_code_cell(_VERDICT_SOURCE)
+    cell.metadata["flowlab_grader"] = "verdict"
+    return [*cells[:index + 1], cell, *cells[index + 1:]]
 
 
 def _below(index: int, answer: str | None, ids: list) -> bool:
@@ -371,7 +389,8 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
     startup = work / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-flowlab-grading.py").write_text(
-        "import flowlab.checks  # takes the grading key out of the environment before any cell runs\n")
+        "import flowlab.checks  # takes the grading key out of the environment before any cell runs\n"
+        "import flowlab.verdict  # and where to hand the trained flow over\n")
     for folder in (package, grader, startup):
         for path in folder.iterdir():
             if path.is_file():
@@ -385,7 +404,9 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
     results = work / "results.jsonl"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FLOWLAB_", "PYTEST_", "JUPYTER_", "IPYTHON", "PYTHONPATH", "MPL"))}
+    (work / "verdict").mkdir()
     env.update(PYTHONPATH=str(grader), IPYTHONDIR=str(work / "ipython"), HOME=str(work / "home"),
+               FLOWLAB_VERDICT_FILE=str(work / "verdict" / "training.npz"),
                TMPDIR=str(work / "tmp"), PYTHONDONTWRITEBYTECODE="1", **{_seal.KEY_VARIABLE: key},
 
                FLOWLAB_NBVAL_RESULTS=str(results), JUPYTER_PLATFORM_DIRS="1")
@@ -447,6 +468,7 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
     else:
         grade.status, why = "graded", "the check did not run"
     grade.results = _verdicts(records, reference, grade.status, why, grade.notes)
+    _judge_outside(grade, work, env, reference)
     changed = sorted(name for name, digest in _digest(job.sources).items()
                      if _file_digest(package / name) != digest)
     if changed:
@@ -454,6 +476,30 @@ def _run(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str
         grade.notes.append(reason)
         grade.results = _all_failed(reference, reason)
     return grade
+
+
+def _judge_outside(grade: Grade, work: Path, env: dict[str, str], reference: Reference) -> None:
+    """Recompute the training check's verdict outside the kernel (:mod:`flowlab.verdict`), on
+    points from a seed the kernel never saw; a pass in the kernel that this does not confirm fails."""
+    if JUDGED_CHECK not in reference.cells or grade.results.get(JUDGED_CHECK) is not None:
+        return
+    seed = secrets.randbelow(2**31)
+    command = [sys.executable, "-m", "flowlab.verdict", str(work / "verdict" / "training.npz"), str(seed)]
+    clean = {k: v for k, v in env.items() if k != _seal.KEY_VARIABLE}
+    try:
+        done = subprocess.run(command, cwd=work, env=clean, capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        verdict = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as error:
+        verdict = {"passed": False, "error": f"the grader's own evaluation failed ({type(error).__name__})"}
+    if verdict.get("passed"):
+        return
+    reason = verdict.get("error") or (f"the grader's own evaluation, outside your kernel, finds the trained flow "
+                                      f"{verdict['kl']:.2f} nats from the exact density on fresh points; a trained "
+                                      f"flow gets within {MAX_JUDGED_KL}")
+    grade.results[JUDGED_CHECK] = reason
+    grade.notes.append(f"the '{JUDGED_CHECK}' check passed in the kernel, but not the grader's own evaluation "
+                       f"outside it: {reason} (possible tampering: review the notebook)")
 
 
 def _last_line(log: str) -> str:

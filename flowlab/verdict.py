@@ -1,0 +1,133 @@
+"""The grader's own verdict on the trained flow, computed outside the student's kernel.
+
+Every check runs in the student's kernel, where a determined notebook can reach the checker and
+change what it says. The check that decides most points (is the flow trained?) is therefore
+judged twice while ``flowlab grade`` runs:
+
+1. **In the kernel**, a last cell the grader appends (:func:`save`) writes the trained chain of
+   ``td`` to a file: its structure (which bijectors, the networks' sizes) and its weights, as
+   plain arrays (``.npz``, no pickles).
+2. **In the grader's process tree, after the kernel is gone**, :func:`judge` rebuilds the chain
+   from that file (only MAF and Permute layers of bounded size are accepted), scores it on fresh
+   points from a seed the kernel never saw, and returns its KL divergence to the exact density.
+
+A notebook that fakes the in-kernel check still has to hand over weights that really fit the
+moons; one that withholds them fails the training check with that reason.
+
+    python -m flowlab.verdict ARTIFACT SEED     # prints the verdict as JSON (what the grader runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ARTIFACT_VARIABLE", "MAX_KL", "save", "judge", "main"]
+
+#: Where :func:`save` writes the artifact (set by the grader; without it, nothing is saved).
+ARTIFACT_VARIABLE = "FLOWLAB_VERDICT_FILE"
+#: The KL to the exact density (nats) a trained flow must beat, as in the in-kernel check.
+MAX_KL = 0.5
+_MAX_LAYERS = 16
+_MAX_UNITS = 1024
+_ARTIFACT = os.environ.pop(ARTIFACT_VARIABLE, None)  # read once, at the kernel's start
+
+
+def _kind(bijector: Any) -> str:
+    """A bijector's class name without TFP's private prefix (``tfb.Chain`` builds a ``_Chain``)."""
+    return type(bijector).__name__.lstrip("_")
+
+
+def _layers(td: Any) -> list[dict]:
+    """The chain of ``td`` as a list of layer descriptions, in the chain's order."""
+    chain = td.bijector
+    bijectors = list(chain.bijectors) if _kind(chain) == "Chain" else [chain]
+    layers = []
+    for bijector in bijectors:
+        if _kind(bijector) == "Permute":
+            layers.append({"kind": "permute", "permutation": [int(i) for i in np.asarray(bijector.permutation)]})
+        elif _kind(bijector) == "MaskedAutoregressiveFlow":
+            network = bijector._shift_and_log_scale_fn  # the AutoregressiveNetwork layer
+            layers.append({"kind": "maf", "hidden_units": [int(u) for u in network._hidden_units],
+                           "activation": str(getattr(network._activation, "__name__", network._activation)),
+                           "weights": [np.asarray(w) for w in network.get_weights()]})
+        else:
+            raise ValueError(f"the chain holds a {type(bijector).__name__}; the grader rebuilds MAF and Permute only")
+    return layers
+
+
+def save(namespace: Mapping[str, Any]) -> str:
+    """Write the trained chain of ``namespace['td']`` for :func:`judge` (while grading only)."""
+    if not _ARTIFACT:
+        return "not grading: nothing saved"
+    layers = _layers(namespace["td"])
+    arrays = {f"w{i}_{j}": w for i, layer in enumerate(layers) for j, w in enumerate(layer.pop("weights", []))}
+    np.savez(_ARTIFACT, structure=np.array(json.dumps(layers)), **arrays)
+    return "saved"
+
+
+def _rebuild(path: Path) -> Any:
+    """The flow described by an artifact, with its weights; ValueError for anything else."""
+    import flowlab  # noqa: F401  (Keras 2 before TensorFlow)
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    with np.load(path, allow_pickle=False) as artifact:
+        layers = json.loads(str(artifact["structure"]))
+        arrays = {name: artifact[name] for name in artifact.files if name != "structure"}
+    if not isinstance(layers, list) or not 0 < len(layers) <= _MAX_LAYERS:
+        raise ValueError(f"the saved chain has {len(layers) if isinstance(layers, list) else 'no'} layers")
+    bijectors = []
+    for i, layer in enumerate(layers):
+        if layer.get("kind") == "permute" and sorted(layer.get("permutation", [])) == [0, 1]:
+            bijectors.append(tfb.Permute(layer["permutation"]))
+        elif layer.get("kind") == "maf":
+            units = layer.get("hidden_units", [])
+            if not (isinstance(units, list) and 0 < len(units) <= 4 and all(0 < u <= _MAX_UNITS for u in units)
+                    and layer.get("activation") in ("relu", "tanh", "elu", "sigmoid", "softplus", "swish")):
+                raise ValueError(f"layer {i}: an AutoregressiveNetwork of an unexpected shape")
+            network = tfb.AutoregressiveNetwork(params=2, hidden_units=units, activation=layer["activation"],
+                                                event_shape=[2])
+            network(tf.zeros([1, 2]))
+            weights = [arrays[f"w{i}_{j}"] for j in range(len(network.weights))]
+            network.set_weights(weights)
+            bijectors.append(tfb.MaskedAutoregressiveFlow(network))
+        else:
+            raise ValueError(f"layer {i}: {layer.get('kind')!r} is not a layer the lab builds")
+    base = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
+    return tfd.TransformedDistribution(base, tfb.Chain(bijectors))
+
+
+def judge(path: str | Path, seed: int, n_samples: int = 20_000) -> dict[str, Any]:
+    """The grader's verdict on a saved chain: ``{"kl": ..., "heldout_nll": ..., "passed": bool}``
+    on ``n_samples`` fresh moons from ``seed``, or ``{"error": why, "passed": False}``."""
+    path = Path(path)
+    if not path.is_file():
+        return {"passed": False, "error": "the trained flow was not handed over for the grader's own "
+                                          "evaluation (the grader's last cell did not run to its end)"}
+    try:
+        flow = _rebuild(path)
+        from flowlab.measure import evaluate
+
+        scores = evaluate(flow, n_samples=n_samples, seed=seed)
+    except Exception as error:  # noqa: BLE001 - any unusable artifact is a failed verdict, with its reason
+        return {"passed": False, "error": f"the saved flow could not be rebuilt ({type(error).__name__}: {error})"}
+    kl = float(scores["kl_to_exact"])
+    return {"passed": bool(np.isfinite(kl) and kl < MAX_KL), "kl": kl, "heldout_nll": float(scores["heldout_nll"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    path, seed = (argv if argv is not None else sys.argv[1:])[:2]
+    print(json.dumps(judge(path, int(seed))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The training verdict computed outside the kernel: the hand-over and the rebuild (quick), and
+forged full-lab submissions that make the in-kernel training check pass without training (slow):
+each fails training because the grader's own evaluation does not confirm it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from flowlab import verdict
+from flowlab.grade import grade_notebook
+from flowlab.student import check_name
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "notebooks" / "normalizing_flows.ipynb"
+STUDENT = ROOT / "notebooks" / "normalizing_flows_student.ipynb"
+
+
+def _lab_td(hidden=(16,)) -> tfd.TransformedDistribution:
+    layers = []
+    for _ in range(2):
+        network = tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden), activation="relu")
+        layers += [tfb.MaskedAutoregressiveFlow(network), tfb.Permute([1, 0])]
+    td = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=[0.0, 0.0]), tfb.Chain(layers))
+    td.log_prob(tf.zeros([1, 2]))  # build the networks' weights
+    return td
+
+
+def _saved(td, path: Path, monkeypatch) -> Path:
+    monkeypatch.setattr(verdict, "_ARTIFACT", str(path))
+    assert verdict.save({"td": td}) == "saved"
+    return path
+
+
+def test_a_handed_over_chain_is_rebuilt_with_its_weights(tmp_path, monkeypatch):
+    td = _lab_td()
+    path = _saved(td, tmp_path / "training.npz", monkeypatch)
+    rebuilt = verdict._rebuild(path)
+    points = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.log_prob(points).numpy(), td.log_prob(points).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_an_untrained_chain_fails_the_outside_verdict(tmp_path, monkeypatch):
+    result = verdict.judge(_saved(_lab_td(), tmp_path / "training.npz", monkeypatch), seed=123, n_samples=2000)
+    assert result["passed"] is False and result["kl"] > verdict.MAX_KL
+
+
+def test_nothing_handed_over_or_a_foreign_artifact_fails_with_its_reason(tmp_path):
+    assert "was not handed over" in verdict.judge(tmp_path / "none.npz", seed=1)["error"]
+    np.savez(tmp_path / "odd.npz", structure=np.array(json.dumps([{"kind": "exec", "code": "1"}])))
+    assert "'exec' is not a layer the lab builds" in verdict.judge(tmp_path / "odd.npz", seed=1)["error"]
+    np.save(tmp_path / "pickled.npy", np.array([object()], dtype=object), allow_pickle=True)
+    assert verdict.judge(tmp_path / "pickled.npy", seed=1)["passed"] is False
+
+
+def test_saving_outside_grading_does_nothing(monkeypatch):
+    monkeypatch.setattr(verdict, "_ARTIFACT", None)
+    assert verdict.save({}) == "not grading: nothing saved"
+
+
+# --- forged submissions of the full lab (slow) ------------------------------------------------
+
+def _ok_line(name: str) -> str:
+    student = nbformat.read(str(STUDENT), as_version=4)
+    cell = next(c for c in student.cells if check_name(c) == name)
+    return cell.outputs[0]["text"].strip().removeprefix("OK: ")
+
+
+FORGE_TRAINING = ("import importlib\n"
+                  "checker = importlib.import_module('flowlab.' + 'checks')\n"
+                  "vars(checker)['_T' + 'ABLE']['train' + 'ing'] = lambda ns: {line!r}\n")
+
+
+def _forged(extra: str = "") -> nbformat.NotebookNode:
+    """The solution trained for 1 epoch, with the training check's entry point replaced so that
+    the genuine checker prints the sealed OK line (the case the issue found), plus ``extra``."""
+    notebook = nbformat.read(str(SOLUTION), as_version=4)
+    fit = next(c for c in notebook.cells if "model.fit(" in c.source and c.cell_type == "code")
+    assert "epochs=epochs," in fit.source
+    fit.source = fit.source.replace("epochs=epochs,", "epochs=1,")
+    at = next(i for i, c in enumerate(notebook.cells) if check_name(c) == "training")
+    notebook.cells.insert(at, nbformat.v4.new_code_cell(FORGE_TRAINING.format(line=_ok_line("training")) + extra))
+    return notebook
+
+
+FORGERIES = {
+    # the issue's case: entry point replaced, the seal computed by the genuine checker
+    "forged": "",
+    # also keeps the trained flow from being handed over
+    "withholds": "handover = importlib.import_module('flowlab.' + 'verdict')\n"
+                 "vars(handover)['sa' + 've'] = lambda ns: 'saved'\n",
+    # hands over another object as td: a chain the grader cannot rebuild
+    "swaps_td": "td_real = td\n"
+                "td = tfd.TransformedDistribution(zdist, bijector=tfb.Chain([tfb.Exp(), tfb.Permute([1, 0])]))\n",
+}
+
+
+@pytest.fixture(scope="module")
+def forged_grades(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("forged")
+    grades = {}
+    for name, extra in FORGERIES.items():
+        nbformat.write(_forged(extra), str(folder / f"{name}.ipynb"))
+        grades[name] = grade_notebook(folder / f"{name}.ipynb", STUDENT, timeout=600)
+    return grades
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, reason", [
+    ("forged", "the grader's own evaluation, outside your kernel, finds the trained flow"),
+    ("withholds", "was not handed over for the grader's own evaluation"),
+    ("swaps_td", "was not handed over for the grader's own evaluation"),
+])
+def test_forged_training_fails_the_outside_verdict(forged_grades, name, reason):
+    grade = forged_grades[name]
+    assert grade.status == "graded"
+    assert reason in grade.results["training"], grade.results["training"]
+    assert any("passed in the kernel, but not the grader's own evaluation" in note for note in grade.notes)
+    assert grade.results["moons_data"] is None  # the honest answers before it still count
