@@ -118,7 +118,7 @@ def test_a_runner_that_runs_no_cell_is_a_crash_with_its_reason(tmp_path, monkeyp
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho '/usr/bin/python: No module named pytest' >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr("flowlab.grade.sys.executable", str(fake))
+    monkeypatch.setattr("flowlab.grade_run.sys.executable", str(fake))
     reference = nbformat.writes(make_student_notebook(nbformat.read(str(MINI), as_version=4)))
     grade = grade_job(Job("lab.ipynb", MINI.read_bytes(), reference, flowlab_sources(), timeout=60))
     assert grade.status == "crashed"
