@@ -121,7 +121,7 @@ ADAM_BETA_1 = 0.5
 
 def _adam(settings: TrainSettings, steps_per_epoch: int) -> tf.keras.optimizers.Adam:
     schedule = learning_rate_schedule(settings.learning_rate, settings.epochs * steps_per_epoch,
-                                      settings.warmup * steps_per_epoch)
+                                      settings.effective_warmup_epochs * steps_per_epoch)
     return tf.keras.optimizers.Adam(schedule, beta_1=ADAM_BETA_1)
 
 

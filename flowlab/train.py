@@ -119,8 +119,8 @@ class ProgressPrinter(tf.keras.callbacks.Callback):
 class StopOnNaN(tf.keras.callbacks.Callback):
     """Raise :class:`TrainingDiverged` with advice when an epoch's loss is not finite.
 
-    Checked once an epoch, not every batch: a batch-level callback makes Keras
-    wait for every step's loss and slows training several-fold.
+    It checks once an epoch, at the epoch's end (so a diverged run stops within one epoch),
+    never per batch, which would make Keras wait for every step (``benchmarks/README.md``).
     """
 
     def on_epoch_end(self, epoch, logs=None):
@@ -135,19 +135,13 @@ class StopOnNaN(tf.keras.callbacks.Callback):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How :func:`fit` trains. The defaults are the recipe measured in
-    ``benchmarks/bench_training.py`` and ``benchmarks/bench_stalls.py``: batches of 128
-    instead of 32, Adam warming up over the first eighth of the epochs (10 of 80) to 3e-3
-    then decaying along a cosine to zero, and 20 steps per call into TensorFlow (same
-    numbers, less Python overhead). An epoch is ``len(data) // batch_size`` full batches
-    (see :func:`batch_stream`). ``warmup_epochs`` (None: ``epochs // 8``) sets the warm-up
-    in epochs. Measured and left out: XLA (slower here, and it changed the results),
-    gradient clipping and a lower Adam beta_2 (worse), standardizing the data inside the
-    flow (no gain), a peak rate of 1e-3 (more stalls), and screening several initial
-    weights by their NLL after a few epochs (it kept a worse start). Some runs of the affine
-    flows stall in a poor optimum that longer training does not leave; bounded log-scales
-    (:func:`flowlab.flows.soft_clamp`) and the long warm-up make these stalls rarer, not
-    impossible (the stall study in ``benchmarks/README.md``).
+    """How :func:`fit` trains: ``epochs`` passes of ``len(data) // batch_size`` full batches
+    (:func:`batch_stream`), Adam warming up linearly over the first ``warmup_epochs`` epochs
+    (None: ``epochs // 8``) to ``learning_rate``, then decaying along a cosine to zero, with
+    ``steps_per_execution`` steps per call into TensorFlow (the same numbers, less Python
+    overhead). The defaults are the recipe chosen by ``benchmarks/bench_training.py`` and
+    ``benchmarks/bench_stalls.py``; what was measured and left out, and how often the affine
+    flows still stall in a poor optimum, is in ``benchmarks/README.md``.
 
     ``deterministic`` (default True) makes the same seed give the same losses bit for bit:
     while :func:`fit` runs, TensorFlow's graph optimizer (Grappler) is turned off, whose
@@ -177,15 +171,15 @@ class TrainSettings:
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")
-        if self.warmup >= self.epochs:
+        if self.effective_warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs must be < epochs ({self.epochs}), got {self.warmup_epochs}")
 
     @property
-    def warmup(self) -> int:
+    def effective_warmup_epochs(self) -> int:
         """Epochs of warm-up this run uses: ``warmup_epochs``, or an eighth of the epochs.
 
         Example:
-            >>> TrainSettings().warmup, TrainSettings(epochs=4).warmup, TrainSettings(warmup_epochs=1).warmup
+            >>> TrainSettings().effective_warmup_epochs, TrainSettings(epochs=4).effective_warmup_epochs, TrainSettings(warmup_epochs=1).effective_warmup_epochs
             (10, 0, 1)
         """
         return self.epochs // 8 if self.warmup_epochs is None else self.warmup_epochs
@@ -207,7 +201,7 @@ class TrainSettings:
         """Adam on the warm-up + cosine schedule for ``n_samples`` training points."""
         steps_per_epoch = self.steps_per_epoch(n_samples)
         schedule = learning_rate_schedule(self.learning_rate, self.epochs * steps_per_epoch,
-                                          self.warmup * steps_per_epoch)
+                                          self.effective_warmup_epochs * steps_per_epoch)
         return tf.keras.optimizers.Adam(schedule)
 
 
@@ -217,14 +211,10 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     ``len(data) % batch_size`` points of that order sit the epoch out (the next epoch
     reshuffles all of them).
 
-    Why not hand Keras the NumPy array: its pipeline leaves tf.data's autotuning thread
-    running, which held up the end of ``fit`` by seconds in about half the runs, for every
-    family (autotuning is off here), and its smaller last batch makes Keras trace the training
-    step a second time for a batch of unknown size. Every batch here has the same, static
-    size, and that matters: trained on batches of unknown size the spline flow is markedly
-    slower (its gradient graph then carries some 800 more ops, most of them run-time shape
-    arithmetic; timings in ``benchmarks/README.md``). With static sizes training repeats bit
-    for bit only with ``TrainSettings.deterministic``, which turns Grappler's graph rewrites off.
+    Every batch has the same, static shape and tf.data's autotuning is off: the training step is
+    traced once, and no background thread outlives ``fit`` (why, measured: ``benchmarks/README.md``).
+    The same settings give the same batches; the same losses bit for bit also need
+    ``TrainSettings.deterministic``.
 
     Example:
         >>> batches = batch_stream(np.arange(20, dtype=np.float32).reshape(10, 2),
@@ -252,10 +242,8 @@ def _graph_rewrites_off() -> Iterator[None]:
     """Turn TensorFlow's graph optimizer (Grappler) off for the functions traced inside, and
     put the previous setting back afterwards, also after an exception. Process-wide.
 
-    With batches of static size, Grappler's rewrites made training repeat only most of the
-    time: in full test-suite runs the same seed gave a different first-epoch loss (at 1e-4) in
-    2 of 4 runs, and the losses even changed with ``steps_per_execution``. Without them the
-    numbers follow the graph as written, at some cost in speed (see ``benchmarks/README.md``).
+    Grappler's rewrites reorder floating-point sums from run to run; without them the same seed
+    gives the same numbers (what it costs in speed: ``benchmarks/README.md``).
     """
     was_off = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

@@ -159,7 +159,7 @@ def test_epochs_1_trains_without_warm_up(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "fit", fit_then_stop)
     assert cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path), "--json"]) == 1
     ((settings, history),) = runs
-    assert settings.epochs == 1 and settings.warmup == 0
+    assert settings.epochs == 1 and settings.effective_warmup_epochs == 0
     assert float(settings.optimizer(400).learning_rate) == pytest.approx(settings.learning_rate)  # at step 0
     assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
 
