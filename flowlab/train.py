@@ -179,8 +179,8 @@ class TrainSettings:
         """Epochs of warm-up this run uses: ``warmup_epochs``, or an eighth of the epochs.
 
         Example:
-            >>> TrainSettings().effective_warmup_epochs, TrainSettings(epochs=4).effective_warmup_epochs, TrainSettings(warmup_epochs=1).effective_warmup_epochs
-            (10, 0, 1)
+            >>> [TrainSettings(**kw).effective_warmup_epochs for kw in ({}, {"epochs": 4}, {"warmup_epochs": 1})]
+            [10, 0, 1]
         """
         return self.epochs // 8 if self.warmup_epochs is None else self.warmup_epochs
 
