@@ -98,7 +98,7 @@ def test_default_warm_up_is_an_eighth_of_the_epochs(monkeypatch):
     """The stall study's recipe: 10 of 80 epochs; short runs get proportionally less, none at all
     under 8 epochs; an explicit warmup_epochs wins. The optimizer's schedule gets it in steps."""
     assert [train.TrainSettings(epochs=e).effective_warmup_epochs for e in (80, 16, 7, 1)] == [10, 2, 0, 0]
-    assert train.TrainSettings(warmup_epochs=1).warmup == 1
+    assert train.TrainSettings(warmup_epochs=1).effective_warmup_epochs == 1
     schedules = []
     real_schedule = train.learning_rate_schedule
     monkeypatch.setattr(train, "learning_rate_schedule",
