@@ -22,14 +22,14 @@ from sklearn import datasets
 
 from flowlab import _validate
 
-__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "MOONS_GAP",
+__all__ = ["make_moons", "moons_log_prob", "moons_entropy", "MIDPOINT_BOX",
            "Estimate", "monte_carlo_mean", "moons_entropy_estimate", "moons_distance"]
 
 #: The box (x0 min, x0 max, x1 min, x1 max) around the midpoint between the moons' tips. Not
 #: empty under the exact density: two of its corners lie 0.04 (0.8 noise std) from the moons,
 #: so most of its exact mass (4.3e-3) is the moons' own noise. For a region several noise
 #: stds from both moons see :func:`flowlab.measure.gap_disc`.
-MOONS_GAP = (0.25, 0.75, -0.1, 0.6)
+MIDPOINT_BOX = (0.25, 0.75, -0.1, 0.6)
 _CHUNK = 8192  # points per block in the quadrature: bounds memory at ~35 MB
 _NODES_PER_STD = 4  # quadrature nodes per noise std of arc length
 

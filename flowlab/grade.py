@@ -60,7 +60,7 @@ def flowlab_sources(package: Path = _PACKAGE) -> tuple[tuple[str, bytes], ...]:
 def grade_job(job: Job) -> Grade:
     """Grade one submission (see the module docstring); never raises for a bad submission."""
     start = time.monotonic()
-    reference = Reference.from_text(job.reference)
+    reference = Reference.from_text(job.reference_text)
     grade = Grade(job.submission, "unreadable", {}, dict(reference.points))
     try:
         submission = nbformat.reads(job.content.decode("utf-8"), as_version=4)
@@ -95,7 +95,7 @@ def grade_notebook(path: str | Path, reference: str | Path, timeout: float = DEF
                    memory_mb: int = DEFAULT_MEMORY_MB) -> Grade:
     """Grade one submission file against a reference notebook file."""
     path = Path(path)
-    job = Job(submission=path.name, content=path.read_bytes(), reference=Path(reference).read_text(),
+    job = Job(submission=path.name, content=path.read_bytes(), reference_text=Path(reference).read_text(),
               sources=flowlab_sources(), timeout=timeout, memory_mb=memory_mb)
     return grade_job(job)
 

@@ -89,7 +89,7 @@ class Job:
 
     submission: str  # its name in the tables: the path relative to the submissions' common folder
     content: bytes
-    reference: str
+    reference_text: str  # the reference notebook itself (JSON), not its path
     sources: tuple[tuple[str, bytes], ...]
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int = DEFAULT_MEMORY_MB

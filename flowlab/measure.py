@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.data import (MOONS_GAP, Estimate, make_moons, monte_carlo_mean, moons_distance,
+from flowlab.data import (MIDPOINT_BOX, Estimate, make_moons, monte_carlo_mean, moons_distance,
                           moons_log_prob)
 from flowlab.flows import build
 
@@ -161,15 +161,15 @@ def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def gap_points(h: float = 0.01) -> tuple[np.ndarray, float]:
-    """Cell centres covering :data:`flowlab.data.MOONS_GAP` on a grid of spacing ``h``, and each cell's area."""
+    """Cell centres covering :data:`flowlab.data.MIDPOINT_BOX` on a grid of spacing ``h``, and each cell's area."""
     h = _validate.finite_float("h", h, minimum=0.0, strict=True)
-    x0, x1, y0, y1 = MOONS_GAP
+    x0, x1, y0, y1 = MIDPOINT_BOX
     gx, gy = np.meshgrid(np.arange(x0, x1, h) + h / 2, np.arange(y0, y1, h) + h / 2)
     return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32), h * h
 
 
 def gap_mass(log_prob: Callable[[np.ndarray], np.ndarray]) -> float:
-    """Probability a density puts in :data:`flowlab.data.MOONS_GAP` (midpoint rule).
+    """Probability a density puts in :data:`flowlab.data.MIDPOINT_BOX` (midpoint rule).
 
     Example:
         A density equal to 1 everywhere puts the box's area, 0.5 x 0.7, in it:

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_probability as tfp
 
 from flowlab import measure
-from flowlab.data import MOONS_GAP, make_moons, moons_entropy_estimate, moons_log_prob
+from flowlab.data import MIDPOINT_BOX, make_moons, moons_entropy_estimate, moons_log_prob
 from flowlab.flows import standard_normal
 
 
@@ -22,7 +22,7 @@ def test_gap_mass_of_a_uniform_density_is_its_overlap_area():
 def test_gap_mass_of_the_exact_density_is_the_share_of_samples_in_the_gap(noise, low, high):
     n = 1_000_000
     x = make_moons(n, noise=noise, seed=3)
-    x0, x1, y0, y1 = MOONS_GAP
+    x0, x1, y0, y1 = MIDPOINT_BOX
     share = float(np.mean((x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)))
     standard_error = np.sqrt(share * (1 - share) / n)
     assert low < share < high
