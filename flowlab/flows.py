@@ -291,13 +291,15 @@ class SplineCoupling(tfb.Bijector):
     def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x[..., :self.num_masked], x[..., self.num_masked:]
 
+    # The spline runs in the normalizing direction (data -> base): a density is one evaluation with
+    # its exact log-derivative; sampling solves the spline for its input (a quadratic per point).
     def _forward(self, x: tf.Tensor) -> tf.Tensor:
         x0, x1 = self._split(x)
-        return tf.concat([x0, spline.rqs_inverse(x1, *self._spline_parameters(x0), self.bound)], axis=-1)
+        return tf.concat([x0, spline.rqs_solve(x1, *self._spline_parameters(x0), self.bound)], axis=-1)
 
     def _inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         y0, y1 = self._split(y)
-        x1, log_derivative = spline.rqs_forward(y1, *self._spline_parameters(y0), self.bound)
+        x1, log_derivative = spline.rqs_evaluate(y1, *self._spline_parameters(y0), self.bound)
         return tf.concat([y0, x1], axis=-1), tf.reduce_sum(log_derivative, axis=-1)
 
     def _inverse(self, y: tf.Tensor) -> tf.Tensor:

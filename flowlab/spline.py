@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["knot_positions", "rqs_forward", "rqs_inverse"]
+__all__ = ["knot_positions", "rqs_evaluate", "rqs_solve"]
 
 
 def knot_positions(sizes: tf.Tensor, bound: float) -> tf.Tensor:
@@ -53,14 +53,14 @@ def _bin_parameters(widths, heights, slopes, bound, value, knots_of_value: str):
             pick(heights), pick(all_slopes[..., :-1]), pick(all_slopes[..., 1:]))
 
 
-def rqs_forward(u: tf.Tensor, widths: tf.Tensor, heights: tf.Tensor, slopes: tf.Tensor,
+def rqs_evaluate(u: tf.Tensor, widths: tf.Tensor, heights: tf.Tensor, slopes: tf.Tensor,
                 bound: float) -> tuple[tf.Tensor, tf.Tensor]:
     """The spline at ``u`` and ``log g'(u)``, elementwise; the identity outside the interval.
 
     ``widths``/``heights`` have shape ``u.shape + [K]``, ``slopes`` ``u.shape + [K - 1]``.
 
     Example:
-        >>> v, log_derivative = rqs_forward(tf.constant([0.5, 7.0]), tf.fill([2, 2], 1.0),
+        >>> v, log_derivative = rqs_evaluate(tf.constant([0.5, 7.0]), tf.fill([2, 2], 1.0),
         ...                                 tf.fill([2, 2], 1.0), tf.fill([2, 1], 1.0), 1.0)
         >>> v.numpy().tolist(), log_derivative.numpy().tolist()
         ([0.5, 7.0], [0.0, 0.0])
@@ -78,15 +78,15 @@ def rqs_forward(u: tf.Tensor, widths: tf.Tensor, heights: tf.Tensor, slopes: tf.
     return tf.where(inside, v, u), tf.where(inside, log_derivative, tf.zeros_like(log_derivative))
 
 
-def rqs_inverse(v: tf.Tensor, widths: tf.Tensor, heights: tf.Tensor, slopes: tf.Tensor,
+def rqs_solve(v: tf.Tensor, widths: tf.Tensor, heights: tf.Tensor, slopes: tf.Tensor,
                 bound: float) -> tf.Tensor:
-    """The ``u`` with ``rqs_forward(u) == v``: the root in [0, 1] of a quadratic in the
+    """The ``u`` with ``rqs_evaluate(u) == v``: the root in [0, 1] of a quadratic in the
     position within the bin (the numerically stable form of the formula).
 
     Example:
         >>> w = tf.constant([[1.0, 3.0]])
-        >>> v, _ = rqs_forward(tf.constant([-1.5]), w, w[:, ::-1], tf.constant([[2.0]]), 2.0)
-        >>> round(float(rqs_inverse(v, w, w[:, ::-1], tf.constant([[2.0]]), 2.0)[0]), 5)
+        >>> v, _ = rqs_evaluate(tf.constant([-1.5]), w, w[:, ::-1], tf.constant([[2.0]]), 2.0)
+        >>> round(float(rqs_solve(v, w, w[:, ::-1], tf.constant([[2.0]]), 2.0)[0]), 5)
         -1.5
     """
     inside, v_in, x_k, y_k, width, height, slope_k, slope_k1 = _bin_parameters(
