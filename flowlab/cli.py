@@ -644,8 +644,8 @@ def _check(args: argparse.Namespace) -> int:
     grade = grade_notebook(args.notebook, args.reference, timeout=args.timeout, memory_mb=args.memory_mb)
     width = max(len(name) for name in grade.results)
     for name, message in grade.results.items():
-        earned = grade.points[name] if message is None else 0
-        print(f"{name:<{width}}  {earned:g}/{grade.points[name]:g}  "
+        earned = grade.points_possible[name] if message is None else 0
+        print(f"{name:<{width}}  {earned:g}/{grade.points_possible[name]:g}  "
               f"{'pass' if message is None else 'FAIL: ' + message}")
     for note in grade.notes:
         print(f"note: {note}")

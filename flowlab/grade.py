@@ -61,7 +61,7 @@ def grade_job(job: Job) -> Grade:
     """Grade one submission (see the module docstring); never raises for a bad submission."""
     start = time.monotonic()
     reference = Reference.from_text(job.reference_text)
-    grade = Grade(job.submission, "unreadable", {}, dict(reference.points))
+    grade = Grade(job.submission, "unreadable", {}, dict(reference.points_possible))
     try:
         submission = nbformat.reads(job.content.decode("utf-8"), as_version=4)
         if not isinstance(submission.get("cells"), list):
@@ -160,7 +160,7 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     handins = dict(handins or {})
     for key, row in book.rows.items():  # a roster or policy given on a later run reaches earlier rows
         if key in handins:
-            _apply_handin(row, handins[key], late_policy, sum(row.points.values()))
+            _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
                                      names=[book.key(p) for p in unique])
@@ -202,12 +202,12 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
             except Exception as error:  # noqa: BLE001 - the grader's own failure: still a row
                 reason = f"not graded: the grader failed ({type(error).__name__}: {error})"
                 grade = Grade(job.submission, "crashed", {n: reason for n in names},
-                              dict(Reference.from_text(reference_text).points))
+                              dict(Reference.from_text(reference_text).points_possible))
             _apply_handin(grade, handins.get(grade.submission, Handin()), late_policy, grade.max_points)
             _note_changed_grader_files(grade, reference, trusted)
             writer.writerow(csv_row(grade, names))
             handle.flush()
-            book.record(Row(grade.submission, grade.status, grade.results, grade.points, grade.notes,
+            book.record(Row(grade.submission, grade.status, grade.results, grade.points_possible, grade.notes,
                             grade.seconds, content_digest(job.content), grade.student_id, grade.days_late,
                             grade.late_penalty, grade.late_note))
             keep(grade, out_dir)
@@ -233,7 +233,7 @@ def graded_rows(out_dir: str | Path) -> dict[str, Grade]:
 
 
 def _from_row(row: Row) -> Grade:
-    return Grade(row.submission, row.status, dict(row.results), dict(row.points), list(row.notes), row.seconds,
+    return Grade(row.submission, row.status, dict(row.results), dict(row.points_possible), list(row.notes), row.seconds,
                  student_id=row.student_id, days_late=row.days_late, late_penalty=row.late_penalty,
                  late_note=row.late_note)
 

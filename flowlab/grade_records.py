@@ -20,7 +20,7 @@ class Reference:
 
     text: str
     cells: dict[str, dict]
-    points: dict[str, float]
+    points_possible: dict[str, float]  # check -> the points it is worth
     before: dict[str, str | None]  # check -> id of the cell just above it (its answer)
 
     @classmethod
@@ -45,7 +45,7 @@ class Reference:
             previous = cell.get("id")
         if not cells:
             raise ValueError("the reference notebook has no check cells (metadata.flowlab.check)")
-        return cls(text=text, cells=cells, points=points, before=before)
+        return cls(text=text, cells=cells, points_possible=points, before=before)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Grade:
     submission: str
     status: str
     results: dict[str, str | None]
-    points: dict[str, float]
+    points_possible: dict[str, float]  # check -> the points it is worth
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     executed: str | None = None  # the executed notebook (JSON), for disputes
@@ -76,11 +76,11 @@ class Grade:
 
     @property
     def score(self) -> float:
-        return sum(self.points[name] for name, message in self.results.items() if message is None)
+        return sum(self.points_possible[name] for name, message in self.results.items() if message is None)
 
     @property
     def max_points(self) -> float:
-        return sum(self.points.values())
+        return sum(self.points_possible.values())
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ def write_feedback(grade: Grade, path: str | Path) -> Path:
              + (f" Late: {grade.late_note}." if grade.late_note else ""), "",
              "| check | points | result |", "| --- | --- | --- |"]
     for name, message in grade.results.items():
-        earned = grade.points[name] if message is None else 0
-        lines.append(f"| {name} | {earned:g} / {grade.points[name]:g} | {'pass' if message is None else 'FAIL'} |")
+        earned = grade.points_possible[name] if message is None else 0
+        lines.append(f"| {name} | {earned:g} / {grade.points_possible[name]:g} | {'pass' if message is None else 'FAIL'} |")
     failed = [(n, m) for n, m in grade.results.items() if m is not None]
     if failed:
         lines += ["", "## What to fix", ""]

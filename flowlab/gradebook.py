@@ -48,7 +48,7 @@ class Row:
     submission: str
     status: str
     results: dict[str, str | None]
-    points: dict[str, float]
+    points_possible: dict[str, float]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     sha256: str = ""

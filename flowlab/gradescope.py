@@ -70,9 +70,9 @@ def results_for(grade, visibility: str = "visible") -> dict:  # type: ignore[no-
     """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
-    tests = [{"name": name, "score": grade.points[name] if message is None else 0.0,
-              "max_score": grade.points[name], "status": "passed" if message is None else "failed",
-              "output": _test_output(message, grade.points[name]), "output_format": "md",
+    tests = [{"name": name, "score": grade.points_possible[name] if message is None else 0.0,
+              "max_score": grade.points_possible[name], "status": "passed" if message is None else "failed",
+              "output": _test_output(message, grade.points_possible[name]), "output_format": "md",
               "visibility": visibility}
              for name, message in grade.results.items()]
     summary = [f"Status: **{grade.status}**; {grade.passed} of {len(grade.results)} checks passed, "

@@ -290,7 +290,7 @@ def test_rows_are_named_by_their_path_below_the_common_folder(tmp_path):
 
 def test_points_come_from_the_check_cells_metadata():
     reference = Reference.from_text(nbformat.writes(mini()))
-    assert reference.points == {"moons_data": 1, "base_distribution": 1, "base_samples": 1, "bijectors": 2}
+    assert reference.points_possible == {"moons_data": 1, "base_distribution": 1, "base_samples": 1, "bijectors": 2}
     broken = mini()
     broken.cells[DATA + 1].metadata["flowlab"]["points"] = "many"
     with pytest.raises(ValueError, match="'moons_data' has points='many'; points must be a number >= 0"):
