@@ -4,6 +4,8 @@ other families the sheet names (IAF, RealNVP) plus a neural spline flow."""
 
 from __future__ import annotations
 
+import weakref
+
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -272,7 +274,8 @@ class SplineCoupling(tfb.Bijector):
         self.units, self.bins, self.bound = ndim - self.num_masked, bins, bound
         self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed, layer,
                                     name=f"{name}_net")
-        self._last_inverse: tuple[tf.Tensor, tf.Tensor] | None = None  # (y, its log-det): see _inverse
+        # (a weak reference to the last y, its log-det): see _inverse; it never keeps a tensor alive
+        self._last_inverse: tuple[weakref.ref, tf.Tensor] | None = None
 
     def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Bin widths and heights (each summing to ``2 * bound``, none under the minimum size)
@@ -291,8 +294,6 @@ class SplineCoupling(tfb.Bijector):
     def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x[..., :self.num_masked], x[..., self.num_masked:]
 
-    # The spline runs in the normalizing direction (data -> base): a density is one evaluation with
-    # its exact log-derivative; sampling solves the spline for its input (a quadratic per point).
     def _forward(self, x: tf.Tensor) -> tf.Tensor:
         x0, x1 = self._split(x)
         return tf.concat([x0, spline.rqs_solve(x1, *self._spline_parameters(x0), self.bound)], axis=-1)
@@ -306,11 +307,11 @@ class SplineCoupling(tfb.Bijector):
         x, inverse_log_det = self._inverse_and_log_det(y)
         # log_prob asks for inverse(y), then inverse_log_det_jacobian(y) of the same tensor:
         # remember the second, so the network runs once per log_prob, not twice.
-        self._last_inverse = (y, inverse_log_det)
+        self._last_inverse = (weakref.ref(y), inverse_log_det)
         return x
 
     def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
-        if self._last_inverse is not None and self._last_inverse[0] is y:
+        if self._last_inverse is not None and self._last_inverse[0]() is y:
             return self._last_inverse[1]
         return self._inverse_and_log_det(y)[1]
 
