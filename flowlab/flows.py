@@ -5,7 +5,6 @@ other families the sheet names (IAF, RealNVP) plus a neural spline flow."""
 from __future__ import annotations
 
 import weakref
-
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
