@@ -32,7 +32,8 @@ def test_detached_processes_do_not_outlive_the_grading(tmp_path, how):
     launch = ("setsid sh -c 'sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}'" if how == "setsid" else
               "cd / && env -i setsid sh -c 'sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}'")
     notebook = nbformat.read(str(MINI), as_version=4)
-    notebook.cells.insert(2, nbformat.v4.new_code_cell(
+    after_setup = next(i for i, cell in enumerate(notebook.cells) if cell.id == "setup") + 1
+    notebook.cells.insert(after_setup, nbformat.v4.new_code_cell(
         f"import subprocess\nsubprocess.run({launch.format(pidfile=pidfile)!r}, shell=True, check=True)"))
     reference = nbformat.writes(make_student_notebook(nbformat.read(str(MINI), as_version=4)))
     grade = grade_job(Job("lab.ipynb", nbformat.writes(notebook).encode(), reference, flowlab_sources(), timeout=120))

@@ -20,8 +20,8 @@ from flowlab.grade import Grade
 from flowlab.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
-# cells of the mini lab (tests/test_grading_batch.py): 6 draws zsamples, 8 builds the bijectors
-ZSAMPLES, BIJECTORS = 6, 8
+ZSAMPLES, BIJECTORS = (next(i for i, c in enumerate(nbformat.read(str(MINI), as_version=4).cells) if c.id == name)
+                       for name in ("zsamples", "bijectors"))  # the mini lab's cells, by name
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "output_format", "visibility"}
 
 
