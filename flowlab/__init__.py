@@ -35,10 +35,10 @@ _NAMES = {
 }
 #: Submodules reachable as attributes of the package, imported on first use.
 _SUBMODULES = ("data", "flows", "plots", "train", "io", "measure", "checks", "student", "grade",
-               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl")
+               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl", "bijectivity")
 
 __all__ = ["KerasSetupError", "TrainingDiverged", "FlowConfig", "TrainSettings", "data", "flows",
-           "plots", "train", "make_moons", "moons_log_prob", "moons_entropy", "make_flow", "fit",
+           "plots", "train", "bijectivity", "make_moons", "moons_log_prob", "moons_entropy", "make_flow", "fit",
            "evaluate", "save_flow", "load_flow"]
 
 

@@ -44,13 +44,15 @@ import tensorflow_probability as tfp
 
 import flowlab
 from flowlab import _seal
+from flowlab.bijectivity import SHEET_EXAMPLES, Example, Verdict
 from flowlab.measure import density_on_grid, evaluate
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
-__all__ = ["CheckFailed", "CHECKS", "run", "moons_data", "base_distribution", "base_samples",
-           "bijectors", "transformed_distribution", "flow_chain", "keras_model",
-           "loss_and_optimizer", "training", "flow_samples"]
+__all__ = ["CheckFailed", "CHECKS", "run", "bijection_verdicts", "moons_data", "base_distribution",
+           "base_samples", "bijectors", "transformed_distribution", "formula_by_hand", "hand_bijector",
+           "hand_chain", "flow_chain", "maf_jacobian", "keras_model", "loss_and_optimizer", "training",
+           "flow_samples"]
 
 #: The grading key, taken out of the environment at import (None outside ``flowlab grade``).
 _KEY = os.environ.pop(_seal.KEY_VARIABLE, None)
@@ -59,6 +61,10 @@ MOON_N = 10_000
 NOISE = 0.05
 EPOCHS = 80
 MAX_KL = 0.5  # nats: an untrained chain is ~2 nats away; a trained one well under 0.5
+
+
+#: The examples as they were when this module was imported (a notebook cannot shrink the list).
+_EXAMPLES: dict[str, Example] = dict(SHEET_EXAMPLES)
 
 
 class CheckFailed(AssertionError):
@@ -133,6 +139,34 @@ def _distance_to_moons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     outer = arc(points, True, ends)
     inner = arc(points - np.array([1.0, 0.5]), False, ends)
     return np.minimum(outer, inner), outer < inner
+
+
+def bijection_verdicts(namespace: Mapping[str, Any]) -> str:
+    """``verdicts``: True or False for each of the sheet's maps, as flowlab.bijectivity decides it."""
+    (verdicts,) = _get(namespace, "verdicts")
+    _require(isinstance(verdicts, Mapping), f"`verdicts` should be a dict of example name -> True/False, got "
+                                            f"{type(verdicts).__name__}.")
+    missing = [name for name in _EXAMPLES if name not in verdicts]
+    _require(not missing, f"`verdicts` has no verdict for {', '.join(map(repr, missing))}. Hint: one entry per "
+                          "example printed above, spelled as printed.")
+    unknown = [name for name in verdicts if name not in _EXAMPLES]
+    _require(not unknown, f"`verdicts` has entries for {', '.join(map(repr, unknown))}, which are not examples "
+                          "of the lab. Hint: use the names printed above.")
+    not_bool = [name for name in _EXAMPLES if not isinstance(verdicts[name], (bool, np.bool_))]
+    if not_bool:
+        raise CheckFailed(f"verdicts[{not_bool[0]!r}] is {verdicts[not_bool[0]]!r}; give True (a bijection onto "
+                          "its image) or False.")
+    wrong, truths = [], {name: example.verdict() for name, example in _EXAMPLES.items()}
+    for name, example in _EXAMPLES.items():
+        truth = truths[name]
+        if bool(verdicts[name]) != truth.bijective:
+            said = "a bijection" if verdicts[name] else "not a bijection"
+            wrong.append(f"{name} ({example.formula} on {example.domain_text}): you said {said}, but "
+                         f"{truth.reason}")
+    _require(not wrong, f"{len(wrong)} of {len(_EXAMPLES)} verdicts are wrong. " + " | ".join(wrong) +
+             " Hint: a bijector maps distinct inputs to distinct outputs, with as many outputs as inputs.")
+    yes = sum(truth.bijective for truth in truths.values())
+    return _ok(f"verdicts: all {len(_EXAMPLES)} right ({yes} bijections, {len(_EXAMPLES) - yes} not)")
 
 
 def moons_data(namespace: Mapping[str, Any]) -> str:
@@ -224,6 +258,169 @@ def transformed_distribution(namespace: Mapping[str, Any]) -> str:
     return _ok("td: N(0, I) scaled and shifted; its samples match")
 
 
+def _column(name: str, value: Any, n: int) -> np.ndarray:
+    """``value`` as n numbers (one per point; a single number stands for all n), or a clear failure."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`{name}` should be numbers, got {type(value).__name__}.") from None
+    array = np.full(n, float(array)) if array.shape == () else array  # a constant Jacobian: one number for all
+    _require(array.shape == (n,), f"`{name}` has shape {array.shape}; expected ({n},): one number per point "
+                                  "of x_check. Hint: event_ndims=1 gives one log-det per 2-D point.")
+    return array
+
+
+def formula_by_hand(namespace: Mapping[str, Any]) -> str:
+    """``log_det_g`` and ``by_hand``: the change-of-variables formula on ``x_check``, done by hand."""
+    x_check, log_det_g, by_hand = _get(namespace, "x_check", "log_det_g", "by_hand")
+    try:
+        x = np.asarray(x_check, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`x_check` should be an array of points, got {type(x_check).__name__}.") from None
+    _require(x.ndim == 2 and x.shape[1] == 2 and len(x) >= 2,
+             f"`x_check` has shape {x.shape}; keep the points given, shape (n, 2).")
+    log_det_g, by_hand = _column("log_det_g", log_det_g, len(x)), _column("by_hand", by_hand, len(x))
+    log_two = np.log(2.0)
+    _require(not np.allclose(log_det_g, -log_two, atol=1e-4),
+             "`log_det_g` is log 0.5 at every point: that is log|det J_f|, the forward map's (it halves areas). "
+             "p(x) needs the inverse's, log|det J_g| = log 2. Hint: b.inverse_log_det_jacobian(x_check, "
+             "event_ndims=1).")
+    _require(np.allclose(log_det_g, log_two, atol=1e-4),
+             f"`log_det_g` is {np.round(log_det_g, 4).tolist()}; g = b^-1 doubles areas, so log|det J_g| = "
+             "log 2 = 0.6931 at every point. Hint: b.inverse_log_det_jacobian(x_check, event_ndims=1).")
+    z = (x - np.array([0.5, 0.25])) / np.array([1.0, 0.5])
+    log_p_z = -0.5 * (z**2).sum(1) - np.log(2 * np.pi)
+    expected = log_p_z + log_two
+    if np.allclose(by_hand, log_p_z, atol=1e-4):
+        raise CheckFailed("`by_hand` is log p_z(g(x)) alone: the log-det term is missing, so the density would "
+                          "not integrate to one. Hint: add log_det_g.")
+    if np.allclose(by_hand, log_p_z - log_two, atol=1e-4):
+        raise CheckFailed("`by_hand` subtracts log|det J_g|; the formula adds it: "
+                          "log p(x) = log p_z(g(x)) + log|det J_g(x)|.")
+    forward = -0.5 * ((x * np.array([1.0, 0.5]) + np.array([0.5, 0.25]))**2).sum(1) - np.log(2 * np.pi)
+    _require(not np.any([np.allclose(by_hand, forward + c, atol=1e-4) for c in (0.0, log_two, -log_two)]),
+             "`by_hand` scores f(x), the forward map, under the base distribution; the formula maps x back "
+             "with g. Hint: zdist.log_prob(b.inverse(x_check)).")
+    _require(np.allclose(by_hand, expected, atol=1e-4),
+             f"`by_hand` is {np.round(by_hand, 4).tolist()}; the formula gives {np.round(expected, 4).tolist()}. "
+             "Hint: zdist.log_prob(b.inverse(x_check)) + log_det_g.")
+    return _ok("by hand: log p_z(g(x)) + log|det J_g(x)| = td.log_prob(x), log|det J_g| = log 2")
+
+
+#: Points where a hand-written element-wise bijector of the real line is tested.
+_HAND_X = np.linspace(-3.0, 3.0, 13, dtype=np.float32)
+
+
+def _hand_values(bijector: Any, method: str, points: np.ndarray) -> np.ndarray:
+    """``bijector.<method>`` on fresh tensors (TFP caches forward/inverse pairs by tensor) as float64."""
+    try:
+        if method.endswith("log_det_jacobian"):
+            value = getattr(bijector, method)(tf.constant(points), event_ndims=0)
+        else:
+            value = getattr(bijector, method)(tf.constant(points))
+        array = np.array(value, dtype=np.float64)
+    except Exception as error:  # the student's code: say which method failed and how
+        raise CheckFailed(f"my_sinh.{method} failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                          ) from None
+    array = np.broadcast_to(array, points.shape) if array.ndim == 0 else array
+    _require(array.shape == points.shape, f"my_sinh.{method} maps {points.shape[0]} numbers to shape "
+                                          f"{array.shape}; an element-wise bijector keeps the shape.")
+    return array
+
+
+def _tape_log_slope(function: Callable[[tf.Tensor], tf.Tensor], points: np.ndarray) -> np.ndarray:
+    """log|d function / dx| at each point, element-wise, by tf.GradientTape."""
+    x = tf.constant(points)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = function(x)
+    slope = tape.gradient(y, x)
+    _require(slope is not None, "the bijector's output does not depend on its input through TensorFlow "
+                                "operations, so GradientTape cannot differentiate it. Hint: use tf functions.")
+    return np.log(np.abs(np.array(slope, dtype=np.float64)))
+
+
+def hand_bijector(namespace: Mapping[str, Any]) -> str:
+    """``my_sinh``: the notebook's own tfb.Bijector subclass for y = sinh(x), its round trip and log-dets."""
+    (my_sinh,) = _get(namespace, "my_sinh")
+    _require(isinstance(my_sinh, tfb.Bijector), f"`my_sinh` should be an instance of your tfb.Bijector "
+                                                f"subclass, got {type(my_sinh).__name__}.")
+    foreign = [cls.__name__ for cls in type(my_sinh).__mro__[1:]
+               if (cls.__module__ or "").startswith("tensorflow_probability") and cls.__name__.lstrip("_")
+               not in ("Bijector", "AutoCompositeTensorBijector")]
+    if (type(my_sinh).__module__ or "").split(".")[0] == "tensorflow_probability":
+        foreign.insert(0, type(my_sinh).__name__)
+    if foreign:
+        raise CheckFailed(f"`my_sinh` is built on TFP's {foreign[0]}: write the class yourself, as a direct "
+                          "subclass of tfb.Bijector.")
+    missing = [m for m in ("_forward", "_inverse", "_forward_log_det_jacobian")
+               if getattr(type(my_sinh), m, None) is getattr(tfb.Bijector, m, None)]
+    _require(not missing, f"your class does not define {', '.join(missing)}. Hint: write each as a method of "
+                          "the class.")
+    y = _hand_values(my_sinh, "forward", _HAND_X)
+    _require(np.allclose(y, np.sinh(_HAND_X.astype(np.float64)), rtol=1e-4, atol=1e-5),
+             f"my_sinh.forward maps {_HAND_X[[0, 6, 8]].tolist()} to {np.round(y[[0, 6, 8]], 4).tolist()}; "
+             f"sinh gives {np.round(np.sinh(_HAND_X[[0, 6, 8]].astype(float)), 4).tolist()}. Hint: tf.sinh.")
+    back = _hand_values(my_sinh, "inverse", y.astype(np.float32))
+    worst = int(np.argmax(np.abs(back - _HAND_X)))
+    _require(np.allclose(back, _HAND_X, rtol=1e-4, atol=1e-4),
+             f"the round trip fails: inverse(forward({_HAND_X[worst]:g})) = {back[worst]:.4g}. The inverse of "
+             "sinh is asinh. Hint: tf.asinh.")
+    fldj = _hand_values(my_sinh, "forward_log_det_jacobian", _HAND_X)
+    tape = _tape_log_slope(my_sinh.forward, _HAND_X)
+    _require(np.allclose(fldj, tape, rtol=1e-4, atol=1e-4),
+             f"forward_log_det_jacobian at x = {_HAND_X[[6, 8, 12]].tolist()} is {np.round(fldj[[6, 8, 12]], 4).tolist()}, "
+             f"but log|dy/dx| by GradientTape is {np.round(tape[[6, 8, 12]], 4).tolist()}. Hint: dy/dx = cosh x, "
+             "and the method returns its log.")
+    y32 = np.sinh(_HAND_X).astype(np.float32)
+    ildj = _hand_values(my_sinh, "inverse_log_det_jacobian", y32)
+    tape = _tape_log_slope(my_sinh.inverse, y32)
+    _require(np.allclose(ildj, tape, rtol=1e-4, atol=1e-4),
+             f"inverse_log_det_jacobian at y = {np.round(y32[[6, 8, 12]], 3).tolist()} is "
+             f"{np.round(ildj[[6, 8, 12]], 4).tolist()}, but log|dx/dy| by GradientTape is "
+             f"{np.round(tape[[6, 8, 12]], 4).tolist()}. Hint: dx/dy = 1 / sqrt(1 + y^2): the inverse's "
+             "log-det is minus the forward's at x = asinh(y).")
+    _LEDGER["hand_bijector"] = my_sinh
+    return _ok("my_sinh: round trip, and both log-dets agree with GradientTape")
+
+
+def hand_chain(namespace: Mapping[str, Any]) -> str:
+    """``sinh_chain`` (x = 0.5 sinh(z) + 1, with my_sinh) and ``sinh_td``, which integrates to one."""
+    sinh_chain, sinh_td, my_sinh = _get(namespace, "sinh_chain", "sinh_td", "my_sinh")
+    _require(my_sinh is _earlier("hand_bijector", "hand_bijector"),
+             "`my_sinh` is not the bijector the hand_bijector check saw. Hint: run that check again.")
+    _require(_kind(sinh_chain) == "Chain", f"`sinh_chain` should be a tfb.Chain, got {_kind(sinh_chain)}.")
+    _require(any(bij is my_sinh for bij in sinh_chain.bijectors),
+             "`sinh_chain` does not contain your my_sinh. Hint: put my_sinh itself in the list.")
+    z = np.array([-1.0, 0.0, 0.5, 2.0], dtype=np.float32)
+    x = np.array(sinh_chain.forward(tf.constant(z)), dtype=np.float64)
+    expected = 0.5 * np.sinh(z.astype(np.float64)) + 1.0
+    inner = np.arcsinh(x)  # sinh applied last: arcsinh(x) is then an affine function of z
+    slope, intercept = np.polyfit(z, inner, 1)
+    if np.allclose(inner, slope * z + intercept, atol=1e-4) and not np.allclose(x, expected, atol=1e-4):
+        raise CheckFailed(f"sinh_chain applies sinh last: it computes sinh({slope:.3g} z + {intercept:.3g}). A "
+                          "Chain applies its list right to left, so list the step that acts first last: "
+                          "[Shift, Scale, my_sinh].")
+    _require(np.allclose(x, expected, atol=1e-4),
+             f"sinh_chain maps z = {z.tolist()} to {np.round(x, 4).tolist()}; x = 0.5 sinh(z) + 1 gives "
+             f"{np.round(expected, 4).tolist()}. Hint: tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5), my_sinh]).")
+    _require(_kind(sinh_td) == "TransformedDistribution" and sinh_td.bijector is sinh_chain,
+             "`sinh_td` should be a tfd.TransformedDistribution of a standard normal through sinh_chain.")
+    grid = np.linspace(-120.0, 120.0, 240_001)
+    log_p = np.array(sinh_td.log_prob(tf.constant(grid, dtype=tf.float32)), dtype=np.float64)
+    _require(log_p.shape == grid.shape, f"sinh_td.log_prob of {grid.size} numbers has shape {log_p.shape}: the "
+                                        "base should be a scalar tfd.Normal(0.0, 1.0).")
+    mass = float(np.sum(np.exp(log_p)) * (grid[1] - grid[0]))
+    _require(abs(mass - 1.0) < 0.01, f"sinh_td's density integrates to {mass:.3f}, not 1: the base is not a "
+                                     "standard normal, or a log-det is off.")
+    u = (grid[::4000] - 1.0) / 0.5
+    exact = -0.5 * np.arcsinh(u)**2 - 0.5 * np.log(2 * np.pi) - 0.5 * np.log1p(u**2) + np.log(2.0)
+    _require(np.allclose(log_p[::4000], exact, atol=1e-3),
+             "sinh_td integrates to one but is not N(0, 1) pushed through 0.5 sinh(z) + 1. Hint: "
+             "tfd.TransformedDistribution(tfd.Normal(0.0, 1.0), bijector=sinh_chain).")
+    return _ok("sinh_chain: x = 0.5 sinh(z) + 1 with my_sinh; sinh_td integrates to 1")
+
+
 def flow_chain(namespace: Mapping[str, Any]) -> str:
     """``big_bijector``: 3 x [MaskedAutoregressiveFlow(128, 128 relu), Permute]; ``td`` uses it."""
     big_bijector, td = _get(namespace, "big_bijector", "td")
@@ -266,6 +463,53 @@ def flow_chain(namespace: Mapping[str, Any]) -> str:
     _LEDGER.update(chain=big_bijector, td=td, networks=networks,
                    initial_weights=[np.array(w) for net in networks for w in net.weights])
     return _ok("big_bijector: 3 x [MAF(128, 128, relu), Permute]; td's density integrates to 1")
+
+
+def maf_jacobian(namespace: Mapping[str, Any]) -> str:
+    """``jacobians`` of the first MAF's forward map at ``z_points`` and ``log_det_autodiff``."""
+    jacobians, z_points, log_det_autodiff = _get(namespace, "jacobians", "z_points", "log_det_autodiff")
+    maf = _earlier("flow_chain", "chain").bijectors[0]
+    z = np.asarray(z_points, dtype=np.float32)
+    _require(z.ndim == 2 and z.shape[1] == 2 and len(z) >= 1, f"`z_points` has shape {z.shape}; keep the points "
+                                                             "given, shape (n, 2).")
+    try:
+        found = np.asarray(jacobians, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`jacobians` should be a tensor of numbers, got {type(jacobians).__name__}.") from None
+    n = len(z)
+    _require(found.shape != (n, 2, n, 2), f"`jacobians` has shape {found.shape}: tape.jacobian differentiates "
+                                          "every output by every input of every point. Hint: "
+                                          "tape.batch_jacobian gives one 2 x 2 matrix per point.")
+    _require(found.shape == (n, 2, 2), f"`jacobians` has shape {found.shape}; expected ({n}, 2, 2), one 2 x 2 "
+                                       "Jacobian per point. Hint: tape.batch_jacobian(x_points, z_points).")
+
+    def jacobian_of(function: Callable[[tf.Tensor], tf.Tensor]) -> np.ndarray:
+        points = tf.constant(z)
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            out = function(points)
+        return np.array(tape.batch_jacobian(out, points), dtype=np.float64)
+
+    expected = jacobian_of(maf.forward)
+    if not np.allclose(found, expected, rtol=1e-3, atol=1e-4):
+        _require(not np.allclose(found, jacobian_of(maf.inverse), rtol=1e-3, atol=1e-4),
+                 "`jacobians` are the Jacobians of maf.inverse (x -> z); the TODO asks for the forward map "
+                 "z -> x. Hint: x_points = maf.forward(z_points) inside the tape.")
+        _require(not np.allclose(found, np.swapaxes(expected, 1, 2), rtol=1e-3, atol=1e-4),
+                 "`jacobians` is transposed: entry [i, j] should be d x_i / d z_j. Hint: "
+                 "tape.batch_jacobian(x_points, z_points): outputs first, then inputs.")
+        raise CheckFailed("`jacobians` are not the Jacobians of the first MAF layer's forward map at z_points. "
+                          "Hint: maf = big_bijector.bijectors[0]; differentiate maf.forward(z_points).")
+    log_det = _column("log_det_autodiff", log_det_autodiff, n) if np.ndim(log_det_autodiff) else None
+    _require(log_det is not None, "`log_det_autodiff` should hold one number per point.")
+    truth = np.log(np.abs(np.linalg.det(expected)))
+    _require(not np.allclose(log_det, np.exp(truth), rtol=1e-3, atol=1e-4) or np.allclose(truth, 0.0, atol=1e-3),
+             "`log_det_autodiff` is det J itself; the bijector reports log|det J|. Hint: "
+             "np.log(np.abs(np.linalg.det(...))).")
+    _require(np.allclose(log_det, truth, rtol=1e-3, atol=1e-4),
+             f"`log_det_autodiff` is {np.round(log_det, 4).tolist()}; log|det J| of those Jacobians is "
+             f"{np.round(truth, 4).tolist()}. Hint: np.log(np.abs(np.linalg.det(jacobians.numpy()))).")
+    return _ok("jacobians: one lower-triangular 2 x 2 per point; log|det J| matches the MAF's own")
 
 
 def keras_model(namespace: Mapping[str, Any]) -> str:
@@ -324,11 +568,12 @@ def training(namespace: Mapping[str, Any]) -> str:
     _require(getattr(result, "model", None) is model,
              "`result` is not the History of training `model`. Hint: result = model.fit(...).")
     losses = list(getattr(result, "history", {}).get("loss", []))
+    why = _schedule_hint(namespace, result, model)
     _require(len(losses) == EPOCHS, f"training ran {len(losses)} epochs; the lab asks for {EPOCHS}. "
-                                    "Hint: model.fit(..., epochs=80).")
-    _require(bool(np.all(np.isfinite(losses))), "the training loss became NaN or infinite.")
+                                    "Hint: model.fit(..., epochs=80)." + why)
+    _require(bool(np.all(np.isfinite(losses))), "the training loss became NaN or infinite." + why)
     _require(losses[-1] < losses[0] - 0.5, f"the loss went from {losses[0]:.2f} to {losses[-1]:.2f}; "
-                                           "training should lower it by well over 0.5 nats.")
+                                           "training should lower it by well over 0.5 nats." + why)
     steps = int((getattr(result, "params", None) or {}).get("steps") or 0)
     iterations = int(model.optimizer.iterations.numpy())
     _require(steps > 0 and iterations >= steps * len(losses),
@@ -341,10 +586,26 @@ def training(namespace: Mapping[str, Any]) -> str:
     scores = evaluate(td, noise=NOISE, n_samples=20_000, seed=7)
     _require(scores["kl_to_exact"] < MAX_KL,
              f"the trained flow's held-out NLL is {scores['heldout_nll']:.2f} nats, "
-             f"{scores['kl_to_exact']:.2f} above the exact density's; a trained flow gets within {MAX_KL}.")
+             f"{scores['kl_to_exact']:.2f} above the exact density's; a trained flow gets within {MAX_KL}." + why)
     _LEDGER["trained"] = td
     _record_samples(td)
     return _ok(f"trained {EPOCHS} epochs; held-out NLL within {MAX_KL} nats of the exact density")
+
+
+def _schedule_hint(namespace: Mapping[str, Any], result: Any, model: Any) -> str:
+    """Why training may have gone wrong: a learning-rate schedule built for other batches than fit used."""
+    schedule = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
+    batch_size = namespace.get("batch_size")
+    steps = int((getattr(result, "params", None) or {}).get("steps") or 0)
+    if not isinstance(schedule, tf.keras.optimizers.schedules.LearningRateSchedule) or not steps or \
+            isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        return ""
+    planned = -(-MOON_N // int(batch_size))
+    if steps == planned:
+        return ""
+    return (f" Note: fit ran {steps} steps per epoch (batches of about {MOON_N // steps}), but the learning-rate "
+            f"schedule was built for batches of {batch_size} ({planned} steps per epoch), so its warm-up and "
+            "decay happen at the wrong epochs. Hint: pass batch_size=batch_size to model.fit.")
 
 
 def _record_samples(td: Any) -> None:
@@ -382,12 +643,17 @@ def flow_samples(namespace: Mapping[str, Any]) -> str:
 # run() uses this private table of the checks, which return their line; rebinding the module's
 # names or CHECKS entries changes nothing there (and is detected, see _tampered).
 _TABLE: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "bijection_verdicts": bijection_verdicts,
     "moons_data": moons_data,
     "base_distribution": base_distribution,
     "base_samples": base_samples,
     "bijectors": bijectors,
     "transformed_distribution": transformed_distribution,
+    "formula_by_hand": formula_by_hand,
+    "hand_bijector": hand_bijector,
+    "hand_chain": hand_chain,
     "flow_chain": flow_chain,
+    "maf_jacobian": maf_jacobian,
     "keras_model": keras_model,
     "loss_and_optimizer": loss_and_optimizer,
     "training": training,
@@ -405,15 +671,16 @@ def _printing(check: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[st
 
 #: Check name -> function that prints its OK line, in notebook order. Names tag the check cells.
 CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {name: _printing(f) for name, f in _TABLE.items()}
-(moons_data, base_distribution, base_samples, bijectors, transformed_distribution, flow_chain, keras_model,
- loss_and_optimizer, training, flow_samples) = CHECKS.values()
+(bijection_verdicts, moons_data, base_distribution, base_samples, bijectors, transformed_distribution,
+ formula_by_hand, hand_bijector, hand_chain, flow_chain, maf_jacobian, keras_model, loss_and_optimizer, training,
+ flow_samples) = CHECKS.values()
 
 
 def _classes() -> list[type]:
     """The library classes whose methods the checks rely on, with their bases."""
     roots = [tfd.Distribution, tfd.TransformedDistribution, tfd.MultivariateNormalDiag, tfb.Bijector,
              tfb.Chain, tfb.MaskedAutoregressiveFlow, tfb.AutoregressiveNetwork, tfb.Permute, tfb.Scale,
-             tfb.Shift, tf.keras.Model, tf.keras.callbacks.History, tf.keras.optimizers.Adam]
+             tfb.Shift, tfd.Normal, tf.GradientTape, Example, Verdict, tf.keras.Model, tf.keras.callbacks.History, tf.keras.optimizers.Adam]
     for root in list(roots):  # TFP's auto-composite twins: tfb.Chain builds a _Chain
         module = __import__(root.__module__, fromlist=["_"])
         twin = getattr(module, "_" + root.__name__, None)
@@ -436,6 +703,7 @@ def _functions(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 def _snapshot() -> dict[str, tuple[Any, dict[str, Any]]]:
     """Where the checks' tools live now: module and class namespaces, by name."""
+    import flowlab.bijectivity
     import flowlab.data
     import flowlab.measure
     import flowlab.plots
@@ -444,7 +712,7 @@ def _snapshot() -> dict[str, tuple[Any, dict[str, Any]]]:
     owners: list[tuple[str, Any]] = [
         ("builtins", builtins), ("numpy", np), ("numpy.linalg", np.linalg),
         ("flowlab", flowlab), ("flowlab.checks", __import__(__name__, fromlist=["_"])),
-        ("flowlab.data", flowlab.data), ("flowlab.measure", flowlab.measure), ("flowlab.plots", flowlab.plots),
+        ("flowlab.bijectivity", flowlab.bijectivity), ("flowlab.data", flowlab.data), ("flowlab.measure", flowlab.measure), ("flowlab.plots", flowlab.plots),
         ("flowlab.train", flowlab.train), ("tensorflow", tf),
     ]
     owners += [(f"{cls.__module__}.{cls.__qualname__}", cls) for cls in _classes()]
@@ -459,7 +727,7 @@ def _snapshot() -> dict[str, tuple[Any, dict[str, Any]]]:
 _BUILTINS_USED = frozenset({"abs", "all", "any", "callable", "dict", "enumerate", "float", "getattr",
                             "hasattr", "int", "isinstance", "len", "list", "max", "min", "print", "range",
                             "round", "sorted", "str", "sum", "tuple", "type", "vars", "zip", "id",
-                            "__import__", "iter", "next", "repr", "format", "bool", "set", "object"})
+                            "__import__", "iter", "next", "repr", "format", "bool", "set", "object", "map"})
 
 
 def _tampered() -> list[str]:

@@ -714,8 +714,8 @@ def _train(args: argparse.Namespace) -> int:
         "loss.png": lambda: plots.plot_loss(history.history["loss"], floor=metrics["entropy"]),
         "layers.png": lambda: plots.plot_chain_stages(
             flow, flow.distribution.sample(2000, seed=(args.seed, 1)).numpy()),
-        "training.png": lambda: plots.plot_density_snapshots(snapshots.snapshots,
-                                                             entropy=metrics["entropy"]),
+        "training.png": lambda: plots.plot_density_snapshots(snapshots.snapshots, entropy=metrics["entropy"],
+                                                             log=True, columns=3),
     }
     for name, draw in figures.items():
         draw()

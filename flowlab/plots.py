@@ -150,7 +150,7 @@ def plot_chain_stages(flow: tfd.TransformedDistribution, z: np.ndarray, columns:
     lines = [chain_stages(flow, line) for line in _z_grid_lines(z, grid_lines)] if grid_lines else []
     angle = np.arctan2(z[:, 1], z[:, 0])
     rows = -(-len(stages) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, panel_size * rows + 0.4),
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, (panel_size + 0.45) * rows + 0.5),
                              squeeze=False)
     for i, (ax, stage) in enumerate(zip(axes.flat, stages)):
         for line in lines:
@@ -163,38 +163,56 @@ def plot_chain_stages(flow: tfd.TransformedDistribution, z: np.ndarray, columns:
         ax.set_aspect("equal")
         names = ("$z_1$", "$z_2$") if i == 0 else ("$x_1$", "$x_2$") if i == len(stages) - 1 \
             else ("coordinate 1", "coordinate 2")
-        _label(ax, f"{i}: {stage.name}", names)
+        ax.set_title(f"{i}: {stage.name}", fontsize=9)
+        ax.set_xlabel(names[0], fontsize=8)
+        ax.set_ylabel(names[1], fontsize=8)
+        ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(stages):]:
         ax.set_visible(False)
-    fig.suptitle("The chain, one bijector at a time (sampling direction: base z to data x)")
-    fig.tight_layout()
+    fig.suptitle("The chain, one bijector at a time (sampling direction: base z to data x)", fontsize=10)
+    fig.tight_layout(h_pad=1.2, w_pad=0.8)  # room between rows: a title never meets the axis above
     return fig
 
 
 def plot_density_snapshots(snapshots: Sequence, lim: float | Sequence[float] = 2.5,
-                           entropy: float | None = None, panel_size: float = 2.1) -> plt.Figure:
-    """Densities captured by :class:`flowlab.anatomy.DensitySnapshots`, in one row on one
-    colour scale, each titled with its epoch and held-out NLL."""
+                           entropy: float | None = None, panel_size: float = 2.1, log: bool = False,
+                           log_floor: float = -4.0, columns: int | None = None) -> plt.Figure:
+    """Densities captured by :class:`flowlab.anatomy.DensitySnapshots` on one colour scale, each
+    titled with its epoch and held-out NLL, ``columns`` panels a row (default: all in one row).
+
+    ``log=True`` shows ``log10 p`` cut off below at ``log_floor``: on a linear scale shared with a
+    sharp trained density, the broad early densities are nearly black.
+    """
     if not snapshots:
         raise ValueError("snapshots must hold at least one snapshot, got none")
-    vmax = max(float(s.density.max()) for s in snapshots)
-    fig, axes = plt.subplots(1, len(snapshots), figsize=(panel_size * len(snapshots) + 0.8, panel_size + 0.9),
-                             squeeze=False, sharey=True)
-    for i, (ax, snapshot) in enumerate(zip(axes[0], snapshots)):
-        image = ax.imshow(snapshot.density, origin="lower", extent=limits(lim), aspect="equal",
-                          vmin=0.0, vmax=vmax)
-        _label(ax, f"epoch {snapshot.epoch}\nheld-out NLL {snapshot.heldout_nll:.3f}",
-               ("$x_1$", "$x_2$" if i == 0 else ""))  # one shared y axis, labelled once
-    fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="density p(x)")
+    columns = len(snapshots) if columns is None else _validate.positive_int("columns", columns)
+    rows = -(-len(snapshots) // columns)
+    shown = [_shown(s.density, log, log_floor) for s in snapshots]
+    vmax = max(float(p.max()) for p in shown)
+    fig, axes = plt.subplots(rows, columns, squeeze=False, sharex=True, sharey=True,
+                             figsize=(panel_size * columns + 1.0, (panel_size + 0.75) * rows + 0.5))
+    for i, (ax, snapshot, image_values) in enumerate(zip(axes.flat, snapshots, shown)):
+        image = ax.imshow(image_values, origin="lower", extent=limits(lim), aspect="equal",
+                          vmin=log_floor if log else 0.0, vmax=vmax)
+        ax.set_title(f"epoch {snapshot.epoch}\nheld-out NLL {snapshot.heldout_nll:.3f}", fontsize=9)
+        if i % columns == 0:  # one shared y axis per row, labelled once
+            ax.set_ylabel("$x_2$")
+        if i >= len(snapshots) - columns:
+            ax.set_xlabel("$x_1$")
+    for ax in list(axes.flat)[len(snapshots):]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=list(axes.flat), fraction=0.03, pad=0.03, label=_colour_label(log))
     floor = f" (floor: the truth's entropy, {entropy:.3f} nats)" if entropy is not None else ""
-    fig.suptitle(f"The density as it trains: one colour scale for all panels{floor}")
+    scale = "one log colour scale" if log else "one colour scale"
+    fig.suptitle(f"The density as it trains, {scale} for all panels{floor}", fontsize=10)
     return fig
 
 
 def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: np.ndarray,
-                              panel_size: float = 1.4) -> plt.Figure:
+                              panel_size: float = 1.7) -> plt.Figure:
     """Several flows' chains side by side: one row per flow, one column per stage, the same
-    base points ``z`` (coloured by their angle) pushed through each."""
+    base points ``z`` (coloured by their angle) pushed through each. The panels of one column
+    share a square window, so the flows can be compared stage by stage on one scale."""
     from flowlab.anatomy import chain_stages
 
     if not flows:
@@ -203,8 +221,14 @@ def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: 
     rows = {name: chain_stages(flow, z) for name, flow in flows.items()}
     columns = max(len(stages) for stages in rows.values())
     angle = np.arctan2(z[:, 1], z[:, 0])
+    windows = []
+    for i in range(columns):
+        points = np.concatenate([stages[i].points for stages in rows.values() if i < len(stages)])
+        lo, hi = np.percentile(points, [0.5, 99.5], axis=0)
+        windows.append(((lo + hi) / 2, 0.55 * float((hi - lo).max())))  # a square window, 10 % margin
+    panel_size = min(panel_size, 10.0 / columns)  # at most 10 inches wide: readable at notebook width
     fig, axes = plt.subplots(len(rows), columns, squeeze=False,
-                             figsize=(panel_size * columns, panel_size * len(rows) + 0.6))
+                             figsize=(panel_size * columns, (panel_size + 0.3) * len(rows) + 0.7))
     for row, (name, stages) in zip(axes, rows.items()):
         for i, ax in enumerate(row):
             if i >= len(stages):
@@ -212,16 +236,18 @@ def plot_chain_stages_by_flow(flows: dict[str, tfd.TransformedDistribution], z: 
                 continue
             points = stages[i].points
             ax.scatter(points[:, 0], points[:, 1], c=angle, cmap="hsv", s=1, linewidths=0)
-            ax.set_aspect("equal", adjustable="datalim")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            centre, half = windows[i]
+            ax.set_xlim(centre[0] - half, centre[0] + half)
+            ax.set_ylim(centre[1] - half, centre[1] + half)
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=6)
             ax.set_title(f"{i}: {stages[i].name}", fontsize=7)
-        row[0].set_ylabel(name, fontsize=9)
+        row[0].set_ylabel(f"{name}\ncoordinate 2", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("coordinate 1", fontsize=7)
-    fig.suptitle("Each flow's chain, one bijector at a time (columns: stages from base z to data x;"
-                 " rows: flows)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("Each flow's chain, one bijector at a time (columns: stages from base z to data x, one "
+                 "scale per column; rows: flows)", fontsize=9)
+    fig.tight_layout(h_pad=0.8)
     return fig
 
 

@@ -31,7 +31,9 @@ _REGION = re.compile(rf"^([ \t]*){re.escape(BEGIN)}[ \t]*\n.*?^[ \t]*{re.escape(
 STUDENT_NOTE = (
     "> **Student version.** Answer each `TODO`: replace the `raise NotImplementedError(...)` line "
     "below it with your code, run the cell, then run the check cell that follows. A check prints "
-    "`OK: ...` when your answer does what the lab asks, and otherwise says what is wrong."
+    "`OK: ...` when your answer does what the lab asks, and otherwise says what is wrong. Before you run "
+    "anything, each check cell already shows an `OK: ...` line: that is the *expected* output, kept so "
+    "that you can see what a right answer prints; running the cell replaces it with your own result."
 )
 
 

@@ -118,7 +118,9 @@ def test_chains_side_by_side_have_one_row_per_flow_and_one_panel_per_stage():
     fig = plots.plot_chain_stages_by_flow(flows, z)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 5 + 3
-    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == list(flows)
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == [f"{name}\ncoordinate 2" for name in flows]
     assert [ax.get_title() for ax in visible][5:] == ["0: base z", "1: Permute [1, 0]", "2: RealNVP"]
+    assert visible[2].get_xlim() == visible[7].get_xlim()  # one scale per column: stage 2 of both flows
+    assert visible[2].get_xticks().size > 0  # axes with ticks, not bare panels
     assert fig.get_figwidth() <= 10
     plt.close(fig)

@@ -315,6 +315,20 @@ def _faked_history(lab: Lab, losses, steps: int = 1) -> dict:
     return namespace
 
 
+def _schedule_for_other_batches(lab: Lab) -> dict:
+    """Compiled on a learning-rate schedule planned for batches of 128 (79 steps an epoch), then a
+    History of fit on Keras' default batches of 32 (313 steps an epoch) whose loss turned NaN."""
+    namespace = lab.modelled()
+    schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, EPOCHS * 79)
+    namespace["model"].compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=_neg_loglik)
+    _passes("loss_and_optimizer", namespace)
+    fake = tf.keras.callbacks.History()
+    fake.set_model(namespace["model"])
+    fake.history, fake.params = {"loss": [2.5] * (EPOCHS - 1) + [float("nan")]}, {"steps": 313}
+    namespace.update(result=fake, batch_size=128)
+    return namespace
+
+
 def _steps_counted_but_weights_never_moved(lab: Lab) -> dict:
     """A History of `model` filled in by hand, and the optimizer's step count set to match it: all
     looks trained, but the networks' weights are where flow_chain saw them."""
@@ -333,15 +347,117 @@ def _untrained_td_drawn(lab: Lab) -> dict:
     return namespace  # the Stage puts the trained weights back for the next test
 
 
+# --- the exercises where the student decides or writes a bijector --------------------------------
+
+VERDICTS = {"cos on [0, pi]": True, "cos on [0, 2pi]": False, "x**2 on the reals": False,
+            "x**3 on the reals": True, "x**3 - x on the reals": False, "sum of x1 and x2": False,
+            "matrix [[2, 1], [1, 1]]": True, "matrix [[1, 2], [2, 4]]": False}
+
+
+def _verdicts(**changes) -> dict:
+    """The right verdicts, with some entries changed (``name=value``, spaces etc. spelled out below)."""
+    return {"verdicts": {**VERDICTS, **changes}}
+
+
+X_CHECK = np.array([[0.5, 0.25], [1.5, 0.75], [-1.0, 2.0], [3.0, -1.0]], dtype=np.float32)
+
+
+def _by_hand(log_det: str = "inverse", sign: float = 1.0, direction: str = "inverse") -> dict:
+    """The change-of-variables formula on X_CHECK, done by hand with the lab's b, as the TODO asks."""
+    b, zdist = _bijectors()["b"], _zdist()
+    log_det_g = getattr(b, f"{log_det}_log_det_jacobian")(X_CHECK, event_ndims=1)
+    by_hand = zdist.log_prob(getattr(b, direction)(X_CHECK)) + sign * log_det_g
+    return {"x_check": tf.constant(X_CHECK), "log_det_g": log_det_g, "by_hand": by_hand}
+
+
+def _log_cosh(x):
+    return tf.math.log(tf.cosh(x))
+
+
+def _sinh_ildj(y):
+    return -0.5 * tf.math.log1p(tf.square(y))
+
+
+class HandSinh(tfb.Bijector):
+    """A notebook's own element-wise bijector; each piece can be swapped for a wrong one."""
+
+    def __init__(self, forward=tf.sinh, inverse=tf.asinh, fldj=_log_cosh, ildj=_sinh_ildj):
+        super().__init__(forward_min_event_ndims=0, name="hand_sinh")
+        self.pieces = (forward, inverse, fldj, ildj)
+
+    def _forward(self, x):
+        return self.pieces[0](x)
+
+    def _inverse(self, y):
+        return self.pieces[1](y)
+
+    def _forward_log_det_jacobian(self, x):
+        return self.pieces[2](x)
+
+    def _inverse_log_det_jacobian(self, y):
+        return self.pieces[3](y)
+
+
+class NoInverse(tfb.Bijector):
+    def __init__(self):
+        super().__init__(forward_min_event_ndims=0, name="no_inverse")
+
+    def _forward(self, x):
+        return tf.sinh(x)
+
+    def _forward_log_det_jacobian(self, x):
+        return _log_cosh(x)
+
+
+class SinhOfTfp(tfb.Sinh):
+    """TFP's own sinh, renamed: not written by hand."""
+
+
+def _hand_chain(order: str = "right", base=None, inner=None) -> dict:
+    """``my_sinh`` passed by the hand_bijector check, then ``sinh_chain`` and ``sinh_td`` built on it."""
+    my_sinh = HandSinh()
+    _passes("hand_bijector", {"my_sinh": my_sinh})
+    steps = [tfb.Shift(1.0), tfb.Scale(0.5), inner or my_sinh]
+    chain = tfb.Chain(steps if order == "right" else steps[::-1])
+    return {"my_sinh": my_sinh, "sinh_chain": chain,
+            "sinh_td": tfd.TransformedDistribution(base or tfd.Normal(0.0, 1.0), bijector=chain)}
+
+
+Z_POINTS = [[0.3, -0.2], [1.0, 0.5], [-0.7, 0.8]]
+
+
+def _maf_jacobians(lab: Lab, direction: str = "forward", full: bool = False, transpose: bool = False,
+                   log: bool = True) -> dict:
+    """The chained stage, and the first MAF's Jacobians at Z_POINTS computed as the TODO asks (or not)."""
+    namespace = lab.stage("chained")
+    maf = namespace["big_bijector"].bijectors[0]
+    z_points = tf.constant(Z_POINTS)  # a new tensor: TFP caches forward and inverse by tensor
+    with tf.GradientTape() as tape:
+        tape.watch(z_points)
+        x_points = getattr(maf, direction)(z_points)
+    jacobians = tape.jacobian(x_points, z_points) if full else tape.batch_jacobian(x_points, z_points)
+    if transpose:
+        jacobians = tf.transpose(jacobians, [0, 2, 1])
+    det = np.linalg.det(jacobians.numpy()) if not full else np.ones(3)
+    namespace.update(z_points=z_points, jacobians=jacobians,
+                     log_det_autodiff=np.log(np.abs(det)) if log else det)
+    return namespace
+
+
 # check -> a namespace holding a right answer (built in notebook order, the earlier checks passed)
 RIGHT = {
+    "bijection_verdicts": lambda lab: _verdicts(),
     "moons_data": lambda lab: {"data": _moons()},
     "base_distribution": lambda lab: {"zdist": _zdist()},
     "base_samples": lambda lab: {"zsamples": _normal_points()},
     "bijectors": lambda lab: _bijectors(),
     "transformed_distribution": lambda lab: {"td": _td(), "zsamples": _normal_points(scale=np.array([1.0, 0.5]),
                                                                                      shift=(0.5, 0.25))},
+    "formula_by_hand": lambda lab: _by_hand(),
+    "hand_bijector": lambda lab: {"my_sinh": HandSinh()},
+    "hand_chain": lambda lab: _hand_chain(),
     "flow_chain": lambda lab: lab.stage("chained"),  # re-running a passed check cell passes again
+    "maf_jacobian": lambda lab: _maf_jacobians(lab),
     "keras_model": lambda lab: lab.with_model(),
     "loss_and_optimizer": lambda lab: _compiled_by_hand(lab.modelled()),
     "training": lambda lab: lab.stage("fitted"),
@@ -379,6 +495,76 @@ def _went_from(namespace: dict) -> str:
 # (check, the namespace holding a wrong answer instead of the right one, words the failure must contain:
 # a string, or a function of the namespace for messages that quote what the namespace holds)
 WRONG = [
+    # bijection_verdicts
+    ("bijection_verdicts", lambda lab: {}, "`verdicts` not defined. Hint: answer the TODO"),
+    ("bijection_verdicts", lambda lab: {"verdicts": [True, False]}, "`verdicts` should be a dict"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {k: v for k, v in VERDICTS.items() if "sum" not in k}},
+     "no verdict for 'sum of x1 and x2'"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "tanh": True}}, "entries for 'tanh'"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "cos on [0, pi]": "yes"}},
+     "verdicts['cos on [0, pi]'] is 'yes'; give True"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "cos on [0, 2pi]": True}},
+     "1 of 8 verdicts are wrong. cos on [0, 2pi] (y = cos x on [0, 2 pi]): you said a bijection, but f turns back"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "matrix [[1, 2], [2, 4]]": True,
+                                                     "x**3 on the reals": False}},
+     "2 of 8 verdicts are wrong"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "matrix [[1, 2], [2, 4]]": True}},
+     "its Jacobian is singular everywhere"),
+    ("bijection_verdicts", lambda lab: {"verdicts": {**VERDICTS, "sum of x1 and x2": True}},
+     "f takes 2 numbers to 1"),
+    # formula_by_hand
+    ("formula_by_hand", lambda lab: {"x_check": X_CHECK}, "`log_det_g`, `by_hand` not defined"),
+    ("formula_by_hand", lambda lab: _by_hand(log_det="forward"), "that is log|det J_f|, the forward map's"),
+    ("formula_by_hand", lambda lab: {**_by_hand(), "by_hand": _zdist().log_prob(_bijectors()["b"].inverse(X_CHECK))},
+     "the log-det term is missing"),
+    ("formula_by_hand", lambda lab: _by_hand(sign=-1.0), "`by_hand` subtracts log|det J_g|"),
+    ("formula_by_hand", lambda lab: _by_hand(direction="forward"), "scores f(x), the forward map"),
+    ("formula_by_hand", lambda lab: {**_by_hand(), "log_det_g": np.zeros(3)}, "`log_det_g` has shape (3,)"),
+    # hand_bijector
+    ("hand_bijector", lambda lab: {}, "`my_sinh` not defined"),
+    ("hand_bijector", lambda lab: {"my_sinh": np.sinh}, "should be an instance of your tfb.Bijector subclass"),
+    ("hand_bijector", lambda lab: {"my_sinh": tfb.Sinh()}, "`my_sinh` is built on TFP's Sinh"),
+    ("hand_bijector", lambda lab: {"my_sinh": SinhOfTfp()}, "`my_sinh` is built on TFP's Sinh"),
+    ("hand_bijector", lambda lab: {"my_sinh": NoInverse()}, "your class does not define _inverse"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(forward=tf.tanh)}, "my_sinh.forward maps"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(inverse=tf.sinh)}, "the round trip fails"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(fldj=tf.cosh)},
+     "but log|dy/dx| by GradientTape is"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(ildj=lambda y: -_sinh_ildj(y))},
+     "but log|dx/dy| by GradientTape is"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(fldj=lambda x: tf.constant([1.0, 2.0]))},
+     "my_sinh.forward_log_det_jacobian maps 13 numbers to shape (2,)"),
+    ("hand_bijector", lambda lab: {"my_sinh": HandSinh(inverse=lambda y: tf.reshape(y, [5, -1]))},
+     "my_sinh.inverse failed: InvalidArgumentError"),
+    # hand_chain
+    ("hand_chain", lambda lab: {"my_sinh": HandSinh()}, "`sinh_chain`, `sinh_td` not defined"),
+    ("hand_chain", lambda lab: {"my_sinh": HandSinh(), "sinh_chain": None, "sinh_td": None},
+     "the `hand_bijector` check has not passed"),
+    ("hand_chain", lambda lab: {**_hand_chain(), "my_sinh": HandSinh()},
+     "`my_sinh` is not the bijector the hand_bijector check saw"),
+    ("hand_chain", lambda lab: {**_hand_chain(), "sinh_chain": tfb.Shift(1.0)}, "`sinh_chain` should be a tfb.Chain"),
+    ("hand_chain", lambda lab: _hand_chain(inner=tfb.Sinh()), "does not contain your my_sinh"),
+    ("hand_chain", lambda lab: _hand_chain(order="reversed"), "sinh_chain applies sinh last"),
+    ("hand_chain", lambda lab: (lambda ns: {**ns, "sinh_chain": tfb.Chain([tfb.Shift(2.0), ns["my_sinh"]])})(
+        _hand_chain()), "x = 0.5 sinh(z) + 1 gives"),
+    ("hand_chain", lambda lab: {**_hand_chain(), "sinh_td": tfd.Normal(0.0, 1.0)},
+     "`sinh_td` should be a tfd.TransformedDistribution"),
+    ("hand_chain", lambda lab: _hand_chain(base=tfd.Cauchy(0.0, 1.0)), "sinh_td's density integrates to 0.898, not 1"),
+    ("hand_chain", lambda lab: _hand_chain(base=tfd.Normal(0.0, 2.0)), "integrates to one but is not N(0, 1)"),
+    # maf_jacobian
+    ("maf_jacobian", lambda lab: {}, "`jacobians`, `z_points`, `log_det_autodiff` not defined"),
+    ("maf_jacobian", lambda lab: (lambda ns: (checks._LEDGER.clear(), ns)[1])(_maf_jacobians(lab)),
+     "the `flow_chain` check has not passed"),
+    ("maf_jacobian", lambda lab: _maf_jacobians(lab, full=True), "tape.batch_jacobian gives one 2 x 2"),
+    ("maf_jacobian", lambda lab: {**_maf_jacobians(lab), "jacobians": np.zeros((3, 4))},
+     "`jacobians` has shape (3, 4)"),
+    ("maf_jacobian", lambda lab: _maf_jacobians(lab, direction="inverse"), "the Jacobians of maf.inverse"),
+    ("maf_jacobian", lambda lab: _maf_jacobians(lab, transpose=True), "`jacobians` is transposed"),
+    ("maf_jacobian", lambda lab: {**_maf_jacobians(lab), "jacobians": tf.eye(2, batch_shape=[3])},
+     "are not the Jacobians of the first MAF layer's forward map"),
+    ("maf_jacobian", lambda lab: _maf_jacobians(lab, log=False), "is det J itself"),
+    ("maf_jacobian", lambda lab: {**_maf_jacobians(lab), "log_det_autodiff": np.ones(3)},
+     "`log_det_autodiff` is [1.0, 1.0, 1.0]"),
     # a name that was never defined
     ("moons_data", lambda lab: {}, "`data` not defined. Hint: answer the TODO"),
     ("bijectors", lambda lab: {"b": 1}, "`shift_bij`, `scale_bij` not defined"),
@@ -506,6 +692,9 @@ WRONG = [
     ("training", lambda lab: _faked_history(lab, [2.5] * (EPOCHS - 10) + [float("inf")] * 10),
      "the training loss became NaN or infinite"),
     ("training", lambda lab: _faked_history(lab, np.linspace(2.5, 2.1, EPOCHS)), _went_from),
+    # the sheet's default batches with the notebook's schedule: the failure says why
+    ("training", _schedule_for_other_batches, "fit ran 313 steps per epoch (batches of about 31), but the "
+     "learning-rate schedule was built for batches of 128 (79 steps per epoch)"),
     # the optimizer never stepped
     ("training", lambda lab: _faked_history(lab, np.linspace(2.5, 0.3, EPOCHS), steps=79),
      f"the optimizer took 0 steps, fewer than the {EPOCHS} epochs of 79 steps that `result` reports"),

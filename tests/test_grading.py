@@ -35,9 +35,16 @@ def test_student_notebook_has_placeholders_not_answers():
     assert BEGIN not in sources
     for answer in ("datasets.make_moons(", "tfb.Scale([1.0, 0.5])", "hidden_units=[128, 128]",
                    "tfb.Permute([1, 0])", "tfb.Chain(my_bijects)", "tf.keras.Model(x, log_prob)",
-                   "model.fit("):
+                   "model.fit(", '"cos on [0, 2pi]": False', "b.inverse_log_det_jacobian(x_check",
+                   "tf.asinh(y)", "tfb.Chain([tfb.Shift(1.0)", "tape.batch_jacobian(", "np.linalg.det("):
         assert answer not in sources
-    assert sources.count(PLACEHOLDER) == 11  # one per TODO of the sheet
+    assert sources.count(PLACEHOLDER) == 17  # one per TODO of the sheet, and the lab's own six
+    before_todo = []  # no answer named before its TODO (the first TODO of the sheet)
+    for cell in student.cells:
+        if "datasets.FUNCTION" in cell.source:
+            break
+        before_todo.append(cell.source)
+    assert before_todo and "make_moons" not in "\n".join(before_todo)
     for cell in student.cells:
         if cell.cell_type == "code":
             assert bool(cell.outputs) == (check_name(cell) is not None)
@@ -115,10 +122,10 @@ def test_tables_for_the_gradebook(graded, tmp_path):
     csv_path, md_path = write_tables(list(graded.values()), tmp_path)
     rows = csv_path.read_text().splitlines()
     assert rows[0].startswith("submission,student_id,status,raw_points,late_penalty,points,max_points,"
-                              "checks_passed,days_late,notes,moons_data,")
+                              "checks_passed,days_late,notes,bijection_verdicts,")
     points = nbformat.read(str(STUDENT), as_version=4)
     total = sum(c.metadata.flowlab.get("points", 1) for c in points.cells if check_name(c))
-    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},10/10,0,,pass,")
+    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},15/15,0,,pass,")
     assert rows[2].startswith("bob.ipynb,,graded,1,0,1,") and ",FAIL: " in rows[2]
     markdown = md_path.read_text()
     assert f"| alice.ipynb | graded | {total:g}/{total:g} |" in markdown
@@ -138,6 +145,12 @@ def test_student_command_writes_the_student_notebook(tmp_path):
 
 # Plausible wrong answers: (name, text in the solution, replacement, failing check, message).
 MUTATIONS = [
+    ("cos on [0, 2pi] called a bijection", '"cos on [0, 2pi]": False,', '"cos on [0, 2pi]": True,',
+     "bijection_verdicts", "cos on [0, 2pi] (y = cos x on [0, 2 pi]): you said a bijection, but f turns back"),
+    ("singular matrix called a bijection", '"matrix [[1, 2], [2, 4]]": False,', '"matrix [[1, 2], [2, 4]]": True,',
+     "bijection_verdicts", "its Jacobian is singular everywhere"),
+    ("x**3 called not a bijection", '"x**3 on the reals": True,', '"x**3 on the reals": False,',
+     "bijection_verdicts", "you said not a bijection, but f is strictly increasing"),
     ("circles instead of moons", "datasets.make_moons(moon_n, noise=0.05)",
      "datasets.make_circles(moon_n, noise=0.05)", "moons_data", "does not lie along two interleaved"),
     ("wrong noise", "datasets.make_moons(moon_n, noise=0.05)", "datasets.make_moons(moon_n, noise=0.1)",
@@ -152,6 +165,26 @@ MUTATIONS = [
     ("base not transformed by b", "td = tfd.TransformedDistribution(zdist, bijector=b)",
      "td = tfd.TransformedDistribution(zdist, bijector=scale_bij)", "transformed_distribution",
      "td.log_prob does not match"),
+    ("the forward log-det in the formula", "log_det_g = b.inverse_log_det_jacobian(x_check",
+     "log_det_g = b.forward_log_det_jacobian(x_check", "formula_by_hand", "that is log|det J_f|, the forward map's"),
+    ("the formula without its log-det", "by_hand = zdist.log_prob(b.inverse(x_check)) + log_det_g",
+     "by_hand = zdist.log_prob(b.inverse(x_check))", "formula_by_hand", "the log-det term is missing"),
+    ("sinh as its own inverse", "        return tf.asinh(y)", "        return tf.sinh(y)", "hand_bijector",
+     "the round trip fails"),
+    ("the slope instead of its log", "return tf.math.log(tf.cosh(x))", "return tf.cosh(x)", "hand_bijector",
+     "but log|dy/dx| by GradientTape is"),
+    ("the inverse log-det with the wrong sign", "return -0.5 * tf.math.log1p(tf.square(y))",
+     "return 0.5 * tf.math.log1p(tf.square(y))", "hand_bijector", "but log|dx/dy| by GradientTape is"),
+    ("the sinh chain in the wrong order", "tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5), my_sinh])",
+     "tfb.Chain([my_sinh, tfb.Scale(0.5), tfb.Shift(1.0)])", "hand_chain", "sinh_chain applies sinh last"),
+    ("TFP's Sinh instead of the student's", "tfb.Scale(0.5), my_sinh])", "tfb.Scale(0.5), tfb.Sinh()])",
+     "hand_chain", "does not contain your my_sinh"),
+    ("a wider base under the sinh chain", "tfd.Normal(0.0, 1.0), bijector=sinh_chain",
+     "tfd.Normal(0.0, 2.0), bijector=sinh_chain", "hand_chain", "integrates to one but is not N(0, 1)"),
+    ("the Jacobian of the inverse", "    x_points = maf.forward(z_points)", "    x_points = maf.inverse(z_points)",
+     "maf_jacobian", "the Jacobians of maf.inverse"),
+    ("det J instead of log|det J|", "log_det_autodiff = np.log(np.abs(np.linalg.det(np.asarray(jacobians))))",
+     "log_det_autodiff = np.linalg.det(np.asarray(jacobians))", "maf_jacobian", "is det J itself"),
     ("no Permute", "    my_bijects.append(permute)\n", "", "flow_chain", "3 x [MaskedAutoregressiveFlow, Permute]"),
     ("identity permutation", "tfb.Permute([1, 0])", "tfb.Permute([0, 1])", "flow_chain",
      "does not swap the coordinates"),

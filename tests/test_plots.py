@@ -65,3 +65,17 @@ def test_grids_are_measure_s_and_still_reachable_from_plots():
     from flowlab import measure
 
     assert plots.density_on_grid is measure.density_on_grid and plots.grid is measure.grid
+
+
+def test_density_snapshots_wrap_into_rows_on_one_log_scale():
+    from types import SimpleNamespace
+
+    snapshots = [SimpleNamespace(epoch=epoch, heldout_nll=1.0, density=np.full((10, 10), 10.0**-k))
+                 for epoch, k in ((0, 1), (1, 2), (5, 3), (20, 6))]
+    fig = plots.plot_density_snapshots(snapshots, log=True, columns=3, log_floor=-4.0)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+    assert len(panels) == 4
+    assert {ax.images[0].get_clim() for ax in panels} == {(-4.0, -1.0)}  # floored at -4, one scale
+    assert panels[3].get_position().y0 < panels[0].get_position().y0  # the fourth panel starts row two
+    assert "log" in fig.axes[-1].get_ylabel() and "log colour scale" in fig._suptitle.get_text()
+    plt.close(fig)

@@ -89,7 +89,7 @@ def test_installed_reference_is_the_repositorys(installed, work):
 def test_check_gives_the_solution_every_point(installed, work):
     result = _run([str(installed / "flowlab"), "check", "solution.ipynb"], cwd=work)
     total = _max_points()
-    assert result.stdout.splitlines()[-1] == f"graded: {total:g}/{total:g} points, 10 of 10 checks passed", \
+    assert result.stdout.splitlines()[-1] == f"graded: {total:g}/{total:g} points, 15 of 15 checks passed", \
         result.stdout + result.stderr[-3000:]
     assert result.returncode == 0
 
@@ -98,7 +98,7 @@ def test_check_gives_the_untouched_handout_only_what_it_earns(installed, work):
     result = _run([str(installed / "flowlab"), "check", "untouched.ipynb"], cwd=work)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[-1] == f"graded: 1/{_max_points():g} points, 1 of 10 checks passed", result.stdout
+    assert lines[-1] == f"graded: 1/{_max_points():g} points, 1 of 15 checks passed", result.stdout
     assert any(line.startswith("base_distribution") and line.endswith("pass") for line in lines)
     assert "not defined. Hint: answer the TODO in the cell above" in result.stdout
 
