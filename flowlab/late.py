@@ -15,7 +15,6 @@ A zip's own file timestamps are never used: they may be the download's time, not
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,18 +94,11 @@ NO_POLICY = LatePolicy()
 
 def read_extensions(path: str | Path) -> dict[str, datetime]:
     """An extensions CSV: ``student_id,due`` per row (ISO times). ValueError names the file and row."""
+    from flowlab.lms import read_csv_records
+
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"extensions {str(path)!r} cannot be read ({error})") from None
+    header, rows = read_csv_records(path, "extensions")
     if header[:2] != ["student_id", "due"]:
         raise ValueError(f"extensions {str(path)!r} needs the header student_id,due; got {','.join(header)}")
-    extensions = {}
-    for number, row in enumerate(rows, start=2):
-        values = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        extensions[values["student_id"]] = parse_time(values["due"], f"extensions {path.name} line {number}: due")
-    return extensions
+    return {row["student_id"]: parse_time(row["due"], f"extensions {path.name} line {number}: due")
+            for number, row in enumerate(rows, start=2)}

@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 
 __all__ = ["Student", "Submitted", "Collected", "Roster", "MAX_MEMBERS", "MAX_MEMBER_BYTES",
            "MAX_TOTAL_BYTES", "collect", "read_roster", "match_roster", "fill_canvas", "fill_moodle",
-           "read_times", "moodle_times", "attach_times",
+           "read_times", "moodle_times", "attach_times", "read_csv_records",
            "LMSFormatError"]
 
 #: Bounds on what one zip may hold (a class's notebooks are far smaller).
@@ -261,6 +261,20 @@ class Roster:
     students: list[Student]
 
 
+def read_csv_records(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A CSV file's header (lower case, stripped) and its rows as such dicts of stripped values;
+    LMSFormatError says which file (``what``) could not be read and why."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            rows = [{key.strip().lower(): (value or "").strip() for key, value in row.items() if key}
+                    for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise LMSFormatError(f"{what} {str(path)!r} cannot be read ({error})") from None
+    return header, rows
+
+
 def read_roster(path: str | Path) -> Roster:
     """Read a roster CSV with the columns ``student_id`` and ``name`` (required), ``email`` and
     ``pattern`` (optional; a glob on the submission's path, e.g. ``ann/*`` or ``*ann_lee*``).
@@ -268,22 +282,13 @@ def read_roster(path: str | Path) -> Roster:
     Raises LMSFormatError naming the file and what is missing or repeated.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise LMSFormatError(f"roster {str(path)!r} cannot be read ({error})") from None
+    header, rows = read_csv_records(path, "roster")
     missing = [column for column in ("student_id", "name") if column not in header]
     if not rows or missing:
         raise LMSFormatError(f"roster {str(path)!r} needs a header with student_id and name (and optionally "
                              f"email, pattern) and one row per student; missing: {', '.join(missing) or 'rows'}")
-    students = []
-    for row in rows:
-        clean = {key.strip().lower(): (value or "").strip() for key, value in row.items() if key}
-        students.append(Student(clean["student_id"], clean["name"], clean.get("email", ""),
-                                clean.get("pattern", "")))
+    students = [Student(row["student_id"], row["name"], row.get("email", ""), row.get("pattern", ""))
+                for row in rows]
     ids = [s.student_id for s in students]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated or "" in ids:

@@ -6,6 +6,7 @@ share from fixtures here; none imports this file.
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import matplotlib
 
@@ -58,3 +59,17 @@ def clean_env() -> dict[str, str]:
     a subprocess started with it sees TensorFlow as a fresh Python would."""
     return {key: value for key, value in os.environ.items()
             if not key.startswith(("TF_", "FLOWLAB_"))}
+
+
+@pytest.fixture(scope="session")
+def mini_reference(tmp_path_factory) -> Path:
+    """The reference (student) notebook of the small lab of tests/data, written once per session;
+    tests that write to their reference build their own."""
+    import nbformat
+
+    from flowlab.student import make_student_notebook
+
+    mini = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
+    path = tmp_path_factory.mktemp("mini_reference") / "reference.ipynb"
+    nbformat.write(make_student_notebook(nbformat.read(str(mini), as_version=4)), str(path))
+    return path

@@ -14,16 +14,13 @@ import pytest
 from flowlab import cli
 from flowlab.grade import Grade, grade_all
 from flowlab.gradebook import GRADEBOOK, Gradebook
-from flowlab.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("reference") / "reference.ipynb"
-    nbformat.write(make_student_notebook(nbformat.read(str(MINI), as_version=4)), str(path))
-    return path
+@pytest.fixture
+def reference(mini_reference) -> Path:
+    return mini_reference
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 
 from flowlab import cli, gradescope
 from flowlab.grade import Grade
-from flowlab.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 ZSAMPLES, BIJECTORS = (next(i for i, c in enumerate(nbformat.read(str(MINI), as_version=4).cells) if c.id == name)
@@ -25,11 +24,9 @@ ZSAMPLES, BIJECTORS = (next(i for i, c in enumerate(nbformat.read(str(MINI), as_
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "output_format", "visibility"}
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("reference") / "reference.ipynb"
-    nbformat.write(make_student_notebook(nbformat.read(str(MINI), as_version=4)), str(path))
-    return path
+@pytest.fixture
+def reference(mini_reference) -> Path:
+    return mini_reference
 
 
 @pytest.fixture

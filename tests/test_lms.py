@@ -8,21 +8,17 @@ import csv
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from flowlab import cli, lms
-from flowlab.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 NOT_A_NOTEBOOK = b"my answers are in the PDF"
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("reference") / "reference.ipynb"
-    nbformat.write(make_student_notebook(nbformat.read(str(MINI), as_version=4)), str(path))
-    return path
+@pytest.fixture
+def reference(mini_reference) -> Path:
+    return mini_reference
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
