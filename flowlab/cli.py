@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -411,6 +412,10 @@ def _class_list(args: argparse.Namespace, roster):  # type: ignore[no-untyped-de
     return collected
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 class _OptionError(Exception):
     """A bad option found while reading the class list; its message names the option."""
 
@@ -481,6 +486,7 @@ def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # 
 
     handins = {item.key: Handin(item.student.student_id if item.student else item.lms_id, item.submitted_at,
                                 item.late) for item in collected.submitted}
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the notebooks running too, like Ctrl-C
     try:
         grades = grade_all([item.path for item in collected.submitted], args.reference, args.out,
                            workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb,
@@ -498,7 +504,7 @@ def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # 
     if skipped:
         print(f"skipped {skipped} notebook{'s' if skipped != 1 else ''} graded before from the same file "
               "(--force regrades them)")
-    print(f"graded {len(grades)} notebooks in {time.perf_counter() - start:.0f} s; wrote "
+    print(f"graded {len(grades)} notebook{'s' if len(grades) != 1 else ''} in {time.perf_counter() - start:.0f} s; wrote "
           f"{args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
     return 0
 

@@ -39,7 +39,7 @@ from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from flowlab.grade_prepare import prepare, scan
 from flowlab.grade_records import STATUSES, Grade, Job, Reference
 from flowlab.grade_reports import TABLE_HEAD, csv_row, keep, write_feedback, write_tables
-from flowlab.grade_run import digest, remove, run_in_sandbox
+from flowlab.grade_run import digest, remove, run_in_sandbox, stop_running
 from flowlab.grade_verdicts import all_failed, failure_message, verdicts
 from flowlab.gradebook import Gradebook, Handin, Row, content_digest
 from flowlab.late import NO_POLICY, LatePolicy
@@ -158,9 +158,11 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
     book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
     handins = dict(handins or {})
-    for key, row in book.rows.items():  # a roster or policy given on a later run reaches earlier rows
+    for key, row in book.rows.items():  # a roster or a late policy given on a later run reaches earlier rows
         if key in handins:
-            _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
+            row.student_id = handins[key].student_id or row.student_id
+            if late_policy != NO_POLICY:  # a run without one keeps the lateness rows were given
+                _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
                                      names=[book.key(p) for p in unique])
@@ -170,12 +172,15 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     grades: list[Grade] = []
     try:
         _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): end the notebooks still running, keep the rows
+        stop_running()
+        raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     grades.sort(key=lambda g: g.submission)
     book.save()  # student ids given on this run reach the rows of earlier runs too
-    write_tables([_from_row(row) for row in book.rows.values()], out_dir, names)
+    write_tables([_from_row(book.rows[key]) for key in sorted(book.rows)], out_dir, names)
     return grades
 
 

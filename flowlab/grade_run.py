@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,7 +27,21 @@ from flowlab.grade_records import Grade, Job, Reference
 from flowlab.grade_verdicts import all_failed, last_line, verdicts
 from flowlab.verdict import MAX_KL as MAX_JUDGED_KL
 
-__all__ = ["PLUGIN", "run_in_sandbox", "remove", "digest", "file_digest"]
+__all__ = ["PLUGIN", "run_in_sandbox", "remove", "digest", "file_digest", "stop_running"]
+
+#: The launchers running now, in this process: an interrupted grader ends them (stop_running).
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_running() -> int:
+    """Ask every launcher this process started and that still runs to end its notebook (and all
+    that notebook started); returns how many were asked. For a grader that is interrupted."""
+    with _RUNNING_LOCK:
+        running = [process for process in _RUNNING if process.poll() is None]
+    for process in running:
+        process.terminate()
+    return len(running)
 
 PLUGIN = "_flowlab_nbval_plugin"
 
@@ -162,6 +177,8 @@ def _execute(command: list[str], work: Path, env: dict[str, str], timeout: float
     with (work / "pytest.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=work / "run", env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(process)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -174,6 +191,8 @@ def _execute(command: list[str], work: Path, env: dict[str, str], timeout: float
         finally:
             if process.poll() is None:
                 kill_tree(process)
+            with _RUNNING_LOCK:
+                _RUNNING.discard(process)
     return process.returncode, timed_out
 
 

@@ -48,3 +48,26 @@ def test_detached_processes_do_not_outlive_the_grading(tmp_path, how):
     finally:
         if _alive(pid):
             os.kill(pid, 9)
+
+
+@pytest.mark.slow
+def test_an_interrupted_class_run_ends_its_running_notebooks_at_once(tmp_path, mini_reference):
+    """Ctrl-C (or `kill`) on the grader: the notebooks still running end now, not at their timeout."""
+    from flowlab.grade import grade_all
+
+    hanging = nbformat.read(str(MINI), as_version=4)
+    hanging.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(3600)"))
+    (tmp_path / "class" / "slow").mkdir(parents=True)
+    (tmp_path / "class" / "quick").mkdir(parents=True)
+    nbformat.write(hanging, str(tmp_path / "class" / "slow" / "lab.ipynb"))
+    (tmp_path / "class" / "quick" / "lab.ipynb").write_text("not a notebook")
+
+    def interrupt_once_the_kernel_runs(grade) -> None:
+        time.sleep(20)  # the other notebook is running by now
+        raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        grade_all(sorted((tmp_path / "class").rglob("*.ipynb")), mini_reference, tmp_path / "out", workers=2,
+                  timeout=600, progress=interrupt_once_the_kernel_runs)
+    assert time.monotonic() - start < 120  # not the 600 s timeout

@@ -114,3 +114,42 @@ def test_a_gradebook_of_other_checks_is_refused_by_name(klass, reference, tmp_pa
     (out / GRADEBOOK).write_text("{not json")
     with pytest.raises(ValueError, match="is not a flowlab gradebook"):
         Gradebook.open(out, ["moons_data"], _files(klass))
+
+
+def test_rows_are_sorted_whatever_order_they_were_graded_in(klass, reference, tmp_path):
+    out = tmp_path / "grades"
+    grade_all([klass / "cy" / "lab.ipynb"], reference, out, workers=1, root=klass)
+    grade_all(_files(klass), reference, out, workers=1)
+    assert list(_rows(out)) == ["ann/lab.ipynb", "bob/lab.ipynb", "cy/lab.ipynb"]
+
+
+def test_a_run_without_a_late_policy_keeps_the_lateness_rows_were_given(klass, reference, tmp_path):
+    from flowlab.gradebook import Handin
+    from flowlab.late import LatePolicy, parse_time
+
+    out = tmp_path / "grades"
+    handins = {"ann/lab.ipynb": Handin("s-1", parse_time("2026-12-03T00:00"))}
+    policy = LatePolicy(due=parse_time("2026-12-01T00:00"), per_day=10)
+    grade_all(_files(klass), reference, out, workers=1, handins=handins, late_policy=policy)
+    grade_all(_files(klass), reference, out, workers=1, handins=handins)  # e.g. an export, no options
+    assert (_rows(out)["ann/lab.ipynb"]["days_late"], _rows(out)["ann/lab.ipynb"]["late_penalty"]) == ("2", "1")
+
+
+def test_an_interrupted_grader_ends_the_notebooks_still_running(klass, reference, tmp_path):
+    import subprocess
+    import time
+
+    from flowlab import grade_run
+
+    sleeper = subprocess.Popen(["sleep", "300"])
+    with grade_run._RUNNING_LOCK:
+        grade_run._RUNNING.add(sleeper)
+    try:
+        assert grade_run.stop_running() == 1
+        start = time.monotonic()
+        sleeper.wait(timeout=10)
+        assert time.monotonic() - start < 10
+    finally:
+        with grade_run._RUNNING_LOCK:
+            grade_run._RUNNING.discard(sleeper)
+        sleeper.kill()
