@@ -30,6 +30,7 @@ __all__ = [
     "realnvp_chain",
     "spline_chain",
     "SplineCoupling",
+    "OnePassInverse",
     "BUILDERS",
     "Flow",
     "build",
@@ -253,7 +254,30 @@ SPLINE_BOUND = 5.0
 _MIN_SIZE = 1e-2
 
 
-class SplineCoupling(tfb.Bijector):
+class OnePassInverse:
+    """For a bijector (mixed in before ``tfb.Bijector``) whose inverse and inverse log-det come
+    from one pass, ``_inverse_and_log_det(y)``: TFP's ``log_prob`` asks for ``inverse(y)``, then
+    ``inverse_log_det_jacobian(y)`` of the same tensor, so the second is remembered from the
+    first and the network runs once per ``log_prob``, not twice. The memo holds a weak
+    reference to ``y``: it never keeps a tensor alive."""
+
+    _last_inverse: tuple[weakref.ref, tf.Tensor] | None = None
+
+    def _inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        raise NotImplementedError
+
+    def _inverse(self, y: tf.Tensor) -> tf.Tensor:
+        x, inverse_log_det = self._inverse_and_log_det(y)
+        self._last_inverse = (weakref.ref(y), inverse_log_det)
+        return x
+
+    def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
+        if self._last_inverse is not None and self._last_inverse[0]() is y:
+            return self._last_inverse[1]
+        return self._inverse_and_log_det(y)[1]
+
+
+class SplineCoupling(OnePassInverse, tfb.Bijector):
     """A neural-spline coupling layer: the first ``ndim // 2`` coordinates pass through and
     set, through a dense network, a monotone rational-quadratic spline (``bins`` bins on
     ``[-bound, bound]``, identity outside) for each of the others.
@@ -273,8 +297,6 @@ class SplineCoupling(tfb.Bijector):
         self.units, self.bins, self.bound = ndim - self.num_masked, bins, bound
         self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed, layer,
                                     name=f"{name}_net")
-        # (a weak reference to the last y, its log-det): see _inverse; it never keeps a tensor alive
-        self._last_inverse: tuple[weakref.ref, tf.Tensor] | None = None
 
     def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Bin widths and heights (each summing to ``2 * bound``, none under the minimum size)
@@ -301,18 +323,6 @@ class SplineCoupling(tfb.Bijector):
         y0, y1 = self._split(y)
         x1, log_derivative = spline.rqs_evaluate(y1, *self._spline_parameters(y0), self.bound)
         return tf.concat([y0, x1], axis=-1), tf.reduce_sum(log_derivative, axis=-1)
-
-    def _inverse(self, y: tf.Tensor) -> tf.Tensor:
-        x, inverse_log_det = self._inverse_and_log_det(y)
-        # log_prob asks for inverse(y), then inverse_log_det_jacobian(y) of the same tensor:
-        # remember the second, so the network runs once per log_prob, not twice.
-        self._last_inverse = (weakref.ref(y), inverse_log_det)
-        return x
-
-    def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
-        if self._last_inverse is not None and self._last_inverse[0]() is y:
-            return self._last_inverse[1]
-        return self._inverse_and_log_det(y)[1]
 
 
 def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),

@@ -285,12 +285,15 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
 
 def run_training(model: tf.keras.Model, batches: tf.data.Dataset, settings: TrainSettings,
                  steps_per_epoch: int, progress: bool = True,
-                 callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> tf.keras.callbacks.History:
+                 callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> tf.keras.callbacks.History:
     """The loop every flowlab model trains with: Keras' ``fit`` on a compiled ``model`` for
     ``settings.epochs`` epochs of ``steps_per_epoch`` batches, with :class:`StopOnNaN` (on the
     ``loss`` the model logs), a :class:`ProgressPrinter` when ``progress``, and Grappler off while
-    it runs when ``settings.deterministic``. :func:`fit` and the VAE, GAN and reverse-KL trainers
-    (:mod:`flowlab.vae`, :mod:`flowlab.gan`, :mod:`flowlab.reverse_kl`) all call it.
+    it runs when ``settings.deterministic``. ``validation`` (inputs, labels), if given, is scored
+    after every epoch as ``val_loss``. :func:`fit`, the VAE, GAN and reverse-KL trainers
+    (:mod:`flowlab.vae`, :mod:`flowlab.gan`, :mod:`flowlab.reverse_kl`) and the digits flows'
+    (:mod:`flowlab.image_train`) all call it.
 
     Raises:
         TrainingDiverged: if an epoch's loss is NaN or infinite.
@@ -301,4 +304,4 @@ def run_training(model: tf.keras.Model, batches: tf.data.Dataset, settings: Trai
         hooks.append(ProgressPrinter(settings.epochs))
     with _graph_rewrites_off() if settings.deterministic else contextlib.nullcontext():
         return model.fit(batches, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-                         callbacks=hooks, verbose=0)
+                         callbacks=hooks, verbose=0, validation_data=validation, validation_batch_size=512)
