@@ -1,7 +1,9 @@
 """Preparing a submission for grading, and spotting tampering: its check cells are found by name
 (``metadata.flowlab.check``, else the official source) and replaced by the official ones with
 sealed expected outputs; edited, deleted, duplicated, moved check cells and suspicious code are
-noted; the grader's own hand-over cell (:mod:`flowlab.verdict`) follows the training check."""
+noted; a stand-in cell follows every check (:func:`flowlab.checks.stand_in`: the reference's answer
+for the later checks when that one failed), and the grader's own hand-over cell
+(:mod:`flowlab.verdict`) the training check."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ _CHECK_CALL = re.compile(r"""flowlab\.checks\.run\(\s*["'](\w+)["']""")
 
 _SUSPICIOUS = [  # code an honest answer to this lab never needs; reported, not penalised
     (re.compile(r"flowlab\.checks|\bchecks\s*\.\s*\w+\s*=|from\s+flowlab\.checks\s+import"), "the checker"),
-    (re.compile(r"_LEDGER|_SNAPSHOT|_TABLE|_KEY\b|FLOWLAB_GRADING|_seal"), "the checker's internals"),
+    (re.compile(r"\bLEDGER\b|_SNAPSHOT|_REGISTRY|_STAND_INS|_check_guard|_KEY\b|FLOWLAB_GRADING|_seal"), "the checker's internals"),
     (re.compile(r"\bsetattr\s*\(|__builtins__|\bimport\s+builtins|sys\.modules"), "patching modules"),
     (re.compile(r"^\s*(np|numpy|tf|tfp|tfd|tfb|flowlab|plots)\.[\w.]+\s*=(?!=)", re.M),
      "assigning to a library's attribute"),
@@ -54,7 +56,7 @@ def prepare(submission: nbformat.NotebookNode, reference: Reference,
                 notes.append(f"check cell '{name}' was edited (the official one was run)")
             cells.append(_official(reference, name, key))
     notes += _placement_notes(names, chosen, cells, reference)
-    cells = _with_verdict_cell(cells)
+    cells = _with_verdict_cell(_with_stand_in_cells(cells))
     for number, cell in enumerate(cells):  # nbformat wants unique ids; ours are only for matching
         if isinstance(cell, dict):
             cell["id"] = f"cell-{number}"
@@ -121,6 +123,19 @@ def _with_verdict_cell(cells: list) -> list:
     cell = nbformat.v4.new_code_cell(_VERDICT_SOURCE)
     cell.metadata["flowlab_grader"] = "verdict"
     return [*cells[:index + 1], cell, *cells[index + 1:]]
+
+
+def _with_stand_in_cells(cells: list) -> list:
+    """``cells`` with a stand-in cell after every official check cell."""
+    out = []
+    for cell in cells:
+        out.append(cell)
+        name = check_name(cell) if isinstance(cell, dict) else None
+        if name is not None:
+            stand_in = nbformat.v4.new_code_cell(f"import flowlab.checks\nflowlab.checks.stand_in({name!r}, globals())")
+            stand_in.metadata["flowlab_grader"] = "stand-in"
+            out.append(stand_in)
+    return out
 
 
 def _below(index: int, answer: str | None, ids: list) -> bool:

@@ -24,7 +24,7 @@ import nbformat
 from flowlab import _seal
 from flowlab.grade_prepare import JUDGED_CHECK
 from flowlab.grade_records import Grade, Job, Reference
-from flowlab.grade_verdicts import all_failed, last_line, verdicts
+from flowlab.grade_verdicts import all_failed, last_line, stand_in_notes, verdicts
 from flowlab.verdict import MAX_KL as MAX_JUDGED_KL
 
 __all__ = ["PLUGIN", "run_in_sandbox", "remove", "digest", "file_digest", "stop_running"]
@@ -114,6 +114,7 @@ def run_in_sandbox(job: Job, reference: Reference, graded: nbformat.NotebookNode
     grade.executed = executed(graded, records)
     grade.status, why = _status(records, timed_out, returncode, log_text, job.timeout)
     grade.results = verdicts(records, reference, grade.status, why, grade.notes)
+    grade.notes += stand_in_notes(records, reference)
     judge_outside(grade, work, env, reference)
     changed = sorted(name for name, data in digest(job.sources).items() if file_digest(package / name) != data)
     if changed:

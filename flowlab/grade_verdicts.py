@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from flowlab._check_guard import STAND_IN_NOTE
 from flowlab.grade_records import Reference
 
-__all__ = ["verdicts", "failure_message", "all_failed", "last_line"]
+__all__ = ["verdicts", "failure_message", "all_failed", "last_line", "stand_in_notes"]
 
 _ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
 
@@ -66,3 +67,18 @@ def verdicts(records: Sequence[dict], reference: Reference, status: str, why: st
             verdicts[name] = (f"{why} ({record.get('outcome')})" if status != "graded"
                               else f"the check did not run to a verdict ({record.get('outcome')})")
     return verdicts
+
+
+def stand_in_notes(records: Sequence[dict], reference: Reference) -> list[str]:
+    """A note for each official check that passed while judging a reference's stand-in for an
+    answer that failed its own check (the check's stderr line that says so)."""
+    notes = []
+    for record in records:
+        name = record.get("check")
+        if name not in reference.cells or record.get("when") != "call" or record.get("outcome") != "passed":
+            continue
+        text = "".join(o.get("text", "") for o in record.get("outputs", [])
+                       if o.get("output_type") == "stream" and o.get("name") == "stderr")
+        notes += [f"{name}: {line.strip().removeprefix('flowlab: ')}" for line in text.splitlines()
+                  if line.strip().startswith(STAND_IN_NOTE)]
+    return notes

@@ -9,10 +9,10 @@ what they saw, and each later check needs the earlier ones to have passed in thi
 the same objects. So the namespaces here are built up in notebook order, through ``checks.run``,
 as a notebook would. Building and checking the lab's chain (its networks must be [128, 128]) takes
 seconds, so it is done once per module and saved as a :class:`Stage` (the namespace, what the
-checks remembered, the networks' weights), which each test starts from. checks.py has no public
-reset: its memory is the private ``_LEDGER`` that only a fresh kernel clears, so the autouse
-fixture below clears it around every test, as a fresh kernel would, and a Stage puts back exactly
-what the checks themselves recorded. Nothing here changes what a check does.
+checks remembered, the networks' weights), which each test starts from. The checks' memory is
+``checks.LEDGER``: the autouse fixture below resets it around every test, as a fresh kernel would,
+and a Stage puts back exactly what the checks themselves recorded (``LEDGER.saved()``). Nothing
+here changes what a check does.
 
 A right answer for ``training`` needs a genuinely trained flow (held-out NLL within 0.5 nats of
 the exact density): about 800 Adam steps of the lab's networks, some 25 s on a CPU. That case, and
@@ -45,9 +45,9 @@ EPOCHS = checks.EPOCHS
 @pytest.fixture(autouse=True)
 def fresh_kernel():
     """No check has passed yet, as in a kernel just started (see the module docstring)."""
-    checks._LEDGER.clear()
+    checks.LEDGER.reset()
     yield
-    checks._LEDGER.clear()
+    checks.LEDGER.reset()
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def _passes(name: str, namespace: dict) -> None:
 
 def _network_weights() -> list:
     """The weights of the networks the flow_chain check saw (it remembers them as `networks`)."""
-    return [w for net in checks._LEDGER["networks"] for w in net.weights]
+    return [w for net in checks.LEDGER["networks"] for w in net.weights]
 
 
 class Stage:
@@ -123,13 +123,12 @@ class Stage:
 
     def __init__(self, namespace: dict):
         self.namespace = dict(namespace)
-        self.ledger = dict(checks._LEDGER)
+        self.ledger = checks.LEDGER.saved()
         self.weights = [np.array(w) for w in _network_weights()]
         self.sample = vars(namespace["td"]).get("sample")
 
     def enter(self) -> dict:
-        checks._LEDGER.clear()
-        checks._LEDGER.update(self.ledger)
+        checks.LEDGER.restore(self.ledger)
         for variable, value in zip(_network_weights(), self.weights):
             variable.assign(value)
         td = self.namespace["td"]
@@ -145,7 +144,7 @@ def chained() -> Stage:
     """The lab's chain and td, built and passed by the flow_chain check, and `x` and `model` built
     on td (the keras_model check not run yet). Building a model on these networks takes about a
     second, so tests share this one; each compiles it as it needs (recompiling starts afresh)."""
-    checks._LEDGER.clear()
+    checks.LEDGER.reset()
     tf.keras.utils.set_random_seed(1)
     namespace = {"zdist": _zdist(), **_flow_namespace()}
     namespace["td"] = _td(namespace["big_bijector"], namespace["zdist"])
@@ -158,7 +157,7 @@ def chained() -> Stage:
 def fitted() -> Stage:
     """Its own chain, passed by flow_chain, keras_model and loss_and_optimizer, then trained: 80
     epochs of 10 steps, enough to come within 0.5 nats of the exact density (about 25 s)."""
-    checks._LEDGER.clear()
+    checks.LEDGER.reset()
     tf.keras.utils.set_random_seed(2)
     namespace = _flow_namespace()
     _passes("flow_chain", namespace)
@@ -341,7 +340,7 @@ def _steps_counted_but_weights_never_moved(lab: Lab) -> dict:
 def _untrained_td_drawn(lab: Lab) -> dict:
     """The trained td, its networks put back to the weights they had before training, then drawn."""
     namespace = lab.stage("trained")
-    for variable, value in zip(_network_weights(), checks._LEDGER["initial_weights"]):
+    for variable, value in zip(_network_weights(), checks.LEDGER["initial_weights"]):
         variable.assign(value)
     namespace["zsamples"] = namespace["td"].sample(N)
     return namespace  # the Stage puts the trained weights back for the next test
@@ -553,7 +552,7 @@ WRONG = [
     ("hand_chain", lambda lab: _hand_chain(base=tfd.Normal(0.0, 2.0)), "integrates to one but is not N(0, 1)"),
     # maf_jacobian
     ("maf_jacobian", lambda lab: {}, "`jacobians`, `z_points`, `log_det_autodiff` not defined"),
-    ("maf_jacobian", lambda lab: (lambda ns: (checks._LEDGER.clear(), ns)[1])(_maf_jacobians(lab)),
+    ("maf_jacobian", lambda lab: (lambda ns: (checks.LEDGER.reset(), ns)[1])(_maf_jacobians(lab)),
      "the `flow_chain` check has not passed"),
     ("maf_jacobian", lambda lab: _maf_jacobians(lab, full=True), "tape.batch_jacobian gives one 2 x 2"),
     ("maf_jacobian", lambda lab: {**_maf_jacobians(lab), "jacobians": np.zeros((3, 4))},
@@ -748,3 +747,67 @@ def test_rerunning_flow_chain_forgets_the_model_it_had_seen(lab):
     _passes("flow_chain", namespace)
     with pytest.raises(CheckFailed, match="the `keras_model` check has not passed in this kernel"):
         checks.run("loss_and_optimizer", namespace)
+
+
+# --- the registry and the stand-ins -----------------------------------------------------------
+
+
+def test_the_lab_notebook_tags_every_registered_check_with_its_points():
+    import nbformat
+
+    from flowlab.student import check_name
+
+    solution = nbformat.read("notebooks/normalizing_flows.ipynb", as_version=4)
+    tagged = {check_name(cell): cell.metadata["flowlab"]["points"] for cell in solution.cells if check_name(cell)}
+    assert tagged == {name: check.points for name, check in checks.REGISTRY.items()}
+
+
+def test_a_check_registers_only_after_the_checks_it_builds_on():
+    with pytest.raises(ValueError, match="after must name checks registered before it, got \\['later'\\]"):
+        checks._check(points=1, uses=(), after=("later",))(lambda namespace: "line")
+
+
+def test_a_failed_answer_is_stood_in_for_and_the_next_check_says_it_judged_the_stand_in(capsys):
+    namespace = {"zdist": _zdist(loc=(1.0, 0.0))}
+    with pytest.raises(CheckFailed):
+        checks.run("base_distribution", namespace)
+    checks.stand_in("base_distribution", namespace)
+    assert "the reference's `zdist` stand in for yours" in capsys.readouterr().err
+    namespace["zsamples"] = namespace["zdist"].sample(N, seed=3).numpy()  # the student's next answer
+    checks.run("base_samples", namespace)
+    captured = capsys.readouterr()
+    assert captured.out.startswith("OK: zsamples")
+    assert captured.err.strip() == "flowlab: judged with the reference's `zdist` (yours failed base_distribution)"
+
+
+def test_no_stand_in_after_a_pass_or_for_a_check_nothing_builds_on(capsys):
+    namespace = {"zdist": _zdist()}
+    _passes("base_distribution", namespace)
+    mine = namespace["zdist"]
+    checks.stand_in("base_distribution", namespace)
+    checks.stand_in("base_samples", {})  # failed or not: no later check builds on zsamples
+    assert namespace["zdist"] is mine and capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="name must be one of"):
+        checks.stand_in("nope", namespace)
+
+
+def test_a_stand_in_chain_lets_the_students_own_model_pass(capsys):
+    """flow_chain fails (wrong hidden units); the reference's chain stands in, and the model the
+    student builds next on `td` passes keras_model, saying it was judged with the stand-in."""
+    namespace = _flow_namespace(hidden_units=(64, 64))
+    with pytest.raises(CheckFailed, match="hidden units \\[64, 64\\]"):
+        checks.run("flow_chain", namespace)
+    checks.stand_in("flow_chain", namespace)
+    assert namespace["td"].bijector is namespace["big_bijector"]
+    namespace["x"], namespace["model"] = _log_prob_model(namespace["td"])
+    capsys.readouterr()
+    checks.run("keras_model", namespace)
+    assert "judged with the reference's `big_bijector`, `td` (yours failed flow_chain)" in capsys.readouterr().err
+
+
+def test_a_stand_in_that_needs_a_missing_earlier_answer_does_nothing(capsys):
+    namespace: dict = {}
+    with pytest.raises(CheckFailed):
+        checks.run("keras_model", namespace)
+    checks.stand_in("keras_model", namespace)  # no chain has passed or stood in: nothing to build on
+    assert namespace == {} and capsys.readouterr().err == ""

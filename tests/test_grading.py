@@ -213,8 +213,8 @@ def _mutate(original: str, replacement: str) -> nbformat.NotebookNode:
 
 
 # What a fresh kernel holds before the notebook's first cell, restored between mutants in one kernel:
-# no user names, and flowlab.checks as first imported (its private ledger of what earlier checks saw
-# emptied, its snapshot of the checks' tools still matching them), Keras' global state cleared, the
+# no user names, and flowlab.checks as first imported (its ledger of what earlier checks saw
+# reset, its snapshot of the checks' tools still matching them), Keras' global state cleared, the
 # notebooks folder as working directory. The notebook re-seeds NumPy, TensorFlow and `random` in its
 # first cell and re-imports the rest, which stay loaded: that is the ~10 s per mutant saved.
 _RESET = f"""\
@@ -222,8 +222,8 @@ _RESET = f"""\
 import gc, os
 import tensorflow as tf
 import flowlab.checks
-flowlab.checks._LEDGER.clear()
-assert not flowlab.checks._tampered(), flowlab.checks._tampered()
+flowlab.checks.LEDGER.reset()
+assert not flowlab._check_guard.tampered(flowlab.checks._SNAPSHOT), flowlab._check_guard.tampered(flowlab.checks._SNAPSHOT)
 tf.keras.backend.clear_session()
 gc.collect()
 assert os.getcwd() == {str(SOLUTION.parent)!r}, os.getcwd()

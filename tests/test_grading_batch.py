@@ -28,7 +28,8 @@ def _cell(name: str) -> int:
     return next(i for i, cell in enumerate(nbformat.read(str(MINI), as_version=4).cells) if cell.id == name)
 
 
-SETUP, DATA, ZSAMPLES, BIJECTORS = (_cell(name) for name in ("setup", "data", "zsamples", "bijectors"))
+SETUP, DATA, ZDIST, ZSAMPLES, BIJECTORS = (_cell(name) for name in
+                                          ("setup", "data", "zdist", "zsamples", "bijectors"))
 TIMEOUT = 90  # seconds per submission in the batch; the hanging one costs this much
 FAKE_DATA_LINE = 'print("OK: data: 10000 points on two moons with noise 0.05")'
 
@@ -88,6 +89,7 @@ def _class(folder: Path, reference: Path) -> dict[str, Path]:
                                    "target.chmod(0o644)\ntarget.write_text(target.read_text() + '\\n# was here\\n')"),
         "writes_reference": with_code(mini(), SETUP, f"open({str(reference)!r}, 'a').write(' ')"),
         "memory_hog": with_code(mini(), SETUP, "hog = np.ones((40_000, 40_000))"),
+        "wrong_zdist": replaced(mini(), ZDIST, "loc=[0.0] * ndim", "loc=[1.0] * ndim"),
     }
     paths = {}
     for kind, notebook in kinds.items():
@@ -143,6 +145,16 @@ def test_honest_answers_pass_every_check_even_with_stderr_noise(batch):
     log = (batch["out"] / "submissions" / "stderr_noise" / "lab" / "log.txt").read_text()
     assert "W tensorflow: retracing" in log  # kept out of the comparison, kept in the log
     assert "MemoryError" in batch["grades"]["memory_hog"].executed  # the limit stopped the hog
+
+
+@pytest.mark.slow
+def test_a_failed_answer_does_not_fail_the_checks_after_it(batch):
+    """The reference's zdist stands in for a wrong one: the sampling answer after it is judged on its own."""
+    grade = batch["grades"]["wrong_zdist"]
+    assert list(_failed(grade)) == ["base_distribution"] and grade.score == 4
+    assert "base_samples: judged with the reference's `zdist` (yours failed base_distribution)" in grade.notes
+    feedback = (batch["out"] / "submissions" / "wrong_zdist" / "lab" / "feedback.md").read_text()
+    assert "judged with the reference's `zdist`" in feedback
 
 
 @pytest.mark.slow
