@@ -19,16 +19,36 @@ from importlib import metadata
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-__all__ = ["KerasSetupError", "check_versions", "select_keras2"]
+__all__ = ["KerasSetupError", "SUPPORTED", "check_versions", "select_keras2"]
 
-#: The supported stack, as declared in pyproject.toml (tests/test_packaging.py keeps them equal):
-#: TensorFlow minors from MIN_TF to MAX_TF, tf-keras of the same minor, TensorFlow Probability 0.25.
-#: TFP 0.25 refuses TensorFlow < 2.18 at import; TensorFlow after MAX_TF is untested.
-MIN_TF = (2, 18)
-MAX_TF = (2, 21)
-TFP_MINOR = (0, 25)
+#: The supported stack: pyproject.toml's specifiers (tests/test_packaging.py keeps them equal);
+#: tf-keras must share TensorFlow's minor. TFP 0.25 refuses TensorFlow < 2.18 at import;
+#: TensorFlow after the range is untested. Everything below is derived from these.
+SUPPORTED = {"tensorflow": SpecifierSet(">=2.18,<2.22"), "tensorflow-probability": SpecifierSet(">=0.25,<0.26")}
+
+
+def _minors(package: str) -> list[tuple[int, int]]:
+    """The (major, minor) pairs whose ``.0`` release ``SUPPORTED[package]`` admits.
+
+    Example:
+        >>> _minors("tensorflow")[0], _minors("tensorflow")[-1]
+        ((2, 18), (2, 21))
+    """
+    return [(major, minor) for major in range(3) for minor in range(100)
+            if Version(f"{major}.{minor}.0") in SUPPORTED[package]]
+
+
+def _range_text(package: str) -> str:
+    """The supported minors of ``package`` in words: ``"2.18 to 2.21"``, or ``"0.25"``."""
+    first, last = _minors(package)[0], _minors(package)[-1]
+    return f"{first[0]}.{first[1]}" + (f" to {last[0]}.{last[1]}" if last != first else "")
+
+
+MIN_TF, MAX_TF = _minors("tensorflow")[0], _minors("tensorflow")[-1]
+TFP_MINOR = _minors("tensorflow-probability")[-1]
 
 KERAS3_MESSAGE = (
     "TensorFlow was imported before flowlab and tf.keras is Keras 3 (keras {version}), "
@@ -81,8 +101,8 @@ def _supported_stack() -> tuple[str, str]:
 def check_versions() -> dict[str, str]:
     """Check that TensorFlow, tf-keras and TensorFlow Probability can work together.
 
-    The supported range is TensorFlow 2.18 to 2.21 with tf-keras of the same minor
-    version and TensorFlow Probability 0.25, as pyproject.toml declares.
+    The supported range is :data:`SUPPORTED` (pyproject.toml's), with tf-keras of the same
+    minor version as TensorFlow.
 
     Returns:
         The installed versions, by package name.
@@ -94,43 +114,48 @@ def check_versions() -> dict[str, str]:
         >>> sorted(check_versions())
         ['tensorflow', 'tensorflow-probability', 'tf-keras']
     """
-    supported = f"{MIN_TF[0]}.{MIN_TF[1]} to {MAX_TF[0]}.{MAX_TF[1]}"
+    tf_version = _checked_tensorflow()
+    return {"tensorflow": tf_version, "tf-keras": _checked_tf_keras(tf_version),
+            "tensorflow-probability": _checked_tfp()}
+
+
+def _checked_tensorflow() -> str:
+    supported = _range_text("tensorflow")
     tf_version = _installed("tensorflow") or _installed("tensorflow-cpu")
     if not tf_version:
         raise KerasSetupError(f"flowlab needs TensorFlow {supported}, found none: {_fix(*_supported_stack())}")
     tf_minor = _version_tuple(tf_version)[:2]
     if not MIN_TF <= tf_minor <= MAX_TF:
-        why = "too old for tensorflow-probability 0.25" if tf_minor < MIN_TF else "newer than flowlab is tested with"
-        raise KerasSetupError(
-            f"flowlab supports tensorflow {supported}, found tensorflow {tf_version} ({why}): "
-            f"{_fix(*_supported_stack())}"
-        )
+        why = (f"too old for tensorflow-probability {_range_text('tensorflow-probability')}" if tf_minor < MIN_TF
+               else "newer than flowlab is tested with")
+        raise KerasSetupError(f"flowlab supports tensorflow {supported}, found tensorflow {tf_version} ({why}): "
+                              f"{_fix(*_supported_stack())}")
+    return tf_version
+
+
+def _checked_tf_keras(tf_version: str) -> str:
+    tf_minor = _version_tuple(tf_version)[:2]
     wanted = f"tf-keras=={tf_minor[0]}.{tf_minor[1]}.*"
     keras_version = _installed("tf-keras")
     if not keras_version:
-        raise KerasSetupError(
-            f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}, "
-            f"found none: {_fix(wanted)}"
-        )
+        raise KerasSetupError(f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}, "
+                              f"found none: {_fix(wanted)}")
     if _version_tuple(keras_version)[:2] != tf_minor:
-        raise KerasSetupError(
-            f"tf-keras {keras_version} does not match tensorflow {tf_version}; "
-            f"their minor versions must agree: {_fix(wanted)}"
-        )
-    tfp_wanted = f"tensorflow-probability=={TFP_MINOR[0]}.{TFP_MINOR[1]}.*"
+        raise KerasSetupError(f"tf-keras {keras_version} does not match tensorflow {tf_version}; "
+                              f"their minor versions must agree: {_fix(wanted)}")
+    return keras_version
+
+
+def _checked_tfp() -> str:
+    supported = _range_text("tensorflow-probability")
+    wanted = f"tensorflow-probability=={TFP_MINOR[0]}.{TFP_MINOR[1]}.*"
     tfp_version = _installed("tensorflow-probability")
     if not tfp_version:
-        raise KerasSetupError(f"flowlab needs TensorFlow Probability 0.25, found none: {_fix(tfp_wanted)}")
+        raise KerasSetupError(f"flowlab needs TensorFlow Probability {supported}, found none: {_fix(wanted)}")
     if _version_tuple(tfp_version)[:2] != TFP_MINOR:
-        raise KerasSetupError(
-            f"flowlab supports tensorflow-probability 0.25, found tensorflow-probability {tfp_version}: "
-            f"{_fix(tfp_wanted)}"
-        )
-    return {
-        "tensorflow": tf_version,
-        "tf-keras": keras_version,
-        "tensorflow-probability": tfp_version,
-    }
+        raise KerasSetupError(f"flowlab supports tensorflow-probability {supported}, found "
+                              f"tensorflow-probability {tfp_version}: {_fix(wanted)}")
+    return tfp_version
 
 
 @contextlib.contextmanager

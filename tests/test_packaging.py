@@ -50,6 +50,12 @@ def _minors(requirement: Requirement, major: int, top: int) -> list[tuple[int, i
     return [(major, m) for m in range(top) if Version(f"{major}.{m}.0") in requirement.specifier]
 
 
+@pytest.mark.parametrize("package", ["tensorflow", "tf-keras", "tensorflow-probability"])
+def test_version_guard_reads_the_declared_specifiers(package):
+    guarded = _keras.SUPPORTED["tensorflow" if package == "tf-keras" else package]
+    assert _requirement(package).specifier == guarded
+
+
 def test_version_guard_agrees_with_declared_tensorflow_range():
     minors = _minors(_requirement("tensorflow"), 2, 40)
     assert (minors[0], minors[-1]) == (_keras.MIN_TF, _keras.MAX_TF)
