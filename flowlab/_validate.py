@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,78 @@ def one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Range:
+    """Numbers allowed for one setting, read by both the library's checks (:meth:`check`) and the
+    command line's argument types (:meth:`parse`), so both say the same thing.
+
+    Example:
+        >>> LIMITS["layers"].check("num_layers", 3)
+        3
+        >>> LIMITS["layers"].check("num_layers", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_layers must be an integer from 1 to 32, got 0
+        >>> LIMITS["learning_rate"].describe()
+        'a number > 0 and <= 1'
+    """
+
+    low: float
+    high: float
+    integer: bool = False
+    low_open: bool = False
+
+    def describe(self) -> str:
+        if self.integer:
+            return f"an integer from {self.low:,} to {self.high:,}"
+        return f"a number > {self.low:g} and <= {self.high:g}" if self.low_open else \
+            f"a number from {self.low:g} to {self.high:g}"
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    def check(self, name: str, value: Any) -> int | float:
+        """``value`` as an int or float if the range admits it, else ValueError naming ``name``."""
+        wrong_type = isinstance(value, bool) or not isinstance(
+            value, (int, np.integer) if self.integer else (int, float, np.integer, np.floating))
+        if wrong_type or not self.admits(float(value)):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        return int(value) if self.integer else float(value)
+
+    def parse(self, text: str) -> int | float:
+        """An argparse type: ``text`` as a number in the range, else ArgumentTypeError."""
+        import argparse
+
+        try:
+            value = int(text) if self.integer else float(text)
+        except ValueError:
+            value = None
+        if value is None or not self.admits(float(value)):
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text!r}")
+        return value
+
+
+#: The allowed sizes of every setting the command line takes (and the library's configurations
+#: check): beyond them a run cannot be meant (it would exhaust memory or run for days).
+LIMITS: dict[str, Range] = {
+    "layers": Range(1, 32, integer=True),
+    "hidden_units": Range(1, 1024, integer=True),  # each hidden layer's width
+    "hidden_layers": Range(1, 4, integer=True),  # how many hidden layers
+    "epochs": Range(1, 10_000, integer=True),
+    "batch_size": Range(1, 1_000_000, integer=True),
+    "samples": Range(1, 1_000_000, integer=True),
+    "seed": Range(0, 2**31 - 1, integer=True),
+    "noise": Range(0.01, 1.0),
+    "learning_rate": Range(0.0, 1.0, low_open=True),
+    "bins": Range(2, 64, integer=True),  # spline bins
+    "bound": Range(0.5, 100.0),  # half-width of the splines' interval
+    "couplings": Range(0, 16, integer=True),  # a digits flow's coupling layers per stage
+    "hidden_channels": Range(1, 512, integer=True),  # a digits flow's convolution channels
+    "timeout": Range(0, 86_400, low_open=True),  # seconds per graded notebook
+    "memory_mb": Range(256, 1_048_576, integer=True),  # memory per graded notebook
+    "workers": Range(1, 1024, integer=True),  # notebooks graded at once
+    "percent": Range(0, 100),  # a late penalty per day, or its cap
+}

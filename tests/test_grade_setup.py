@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from packaging.requirements import Requirement
 
-from flowlab import _grade_setup, cli
+from flowlab import _grade_setup, cli, cli_grading
 from flowlab.grade import Job, flowlab_sources, grade_job
 from flowlab.student import make_student_notebook
 
@@ -41,7 +41,7 @@ def test_student_command_writes_the_handout_and_the_packaged_reference(tmp_path,
     packaged = tmp_path / "package" / "reference.ipynb"
     packaged.parent.mkdir()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "REFERENCE", packaged)
+    monkeypatch.setattr(cli_grading, "REFERENCE", packaged)
     assert cli.main(["student"]) == 0
     handout = tmp_path / cli.STUDENT
     assert handout.read_bytes() == packaged.read_bytes() == HANDOUT.read_bytes()
