@@ -128,4 +128,5 @@ def default(session: nox.Session) -> None:
     """The known-good stack and the README's full test command."""
     session.install("-e", ".[test]")
     session.run("pytest", "flowlab", "tests", "notebooks/normalizing_flows.ipynb",
-                "notebooks/flow_families.ipynb", "notebooks/vae_gan_flow.ipynb", "--nbval")
+                "notebooks/flow_families.ipynb", "notebooks/vae_gan_flow.ipynb", "notebooks/image_flows.ipynb",
+                "--nbval")

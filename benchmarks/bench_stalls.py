@@ -1,7 +1,8 @@
 """The stall study: how often default training ends far from the truth or diverges, per family,
 with the affine layers' log-scales unbounded and a one-epoch warm-up (``unbounded``, flowlab
 before the study), soft-bounded with a one-epoch warm-up (``bounded``), and soft-bounded with
-the warm-up over the first eighth of the epochs (``warmed``: 10 of 80, the default).
+the warm-up over the first eighth of the epochs (``warmed``: 10 of 80, the default), and that with
+an ActNorm before each layer (``actnorm``; the spline flow has no such option and trains as warmed).
 
 Each run is ``flowlab train``'s recipe: 10,000 moons drawn with the seed, the flow built with the
 seed, 80 epochs of flowlab's default training. Recipes alternate order within each seed so that
@@ -28,14 +29,15 @@ from pathlib import Path
 import flowlab  # before TensorFlow
 import numpy as np
 
-from flowlab.flows import FLOWS, FlowConfig, make_flow
+from flowlab.flows import FAMILIES, FLOWS, FlowConfig, make_flow
 from flowlab.measure import evaluate, grid
 from flowlab.train import TrainingDiverged, TrainSettings, fit
 
 #: recipe -> (FlowConfig fields, TrainSettings fields) that differ from the defaults
 RECIPES = {"unbounded": ({"log_scale_bound": None}, {"warmup_epochs": 1}),
            "bounded": ({}, {"warmup_epochs": 1}),
-           "warmed": ({}, {})}
+           "warmed": ({}, {}),
+           "actnorm": ({"actnorm": True}, {})}  # an ActNorm before each layer (the affine families)
 STALL_KL = {"maf": 0.12, "realnvp": 0.12, "iaf": 0.15, "spline": 0.02}
 GRIDS = ((2.5, 150), (8.0, 300))
 
@@ -52,7 +54,8 @@ def nonfinite_on_grids(flow) -> int:
 def run(family: str, seed: int, recipe: str, epochs: int) -> dict:
     data = flowlab.make_moons(10_000, seed=seed)
     flow_fields, train_fields = RECIPES[recipe]
-    flow = make_flow(FlowConfig(flow=family, seed=seed, **flow_fields))
+    own = {key: value for key, value in flow_fields.items() if key in FAMILIES[family].options}
+    flow = make_flow(FlowConfig(flow=family, seed=seed, options=own))
     start = time.perf_counter()
     try:
         fit(flow, data, TrainSettings(epochs=epochs, seed=seed, **train_fields), progress=False)
@@ -79,7 +82,8 @@ def summarize(rows: list[dict]) -> None:
             print(f"{family:8s} {recipe:9s} {len(mine):4d} {statistics.median(kls) if kls else float('nan'):9.4f} "
                   f"{max(kls) if kls else float('nan'):7.4f} {stalled:7d} {sum(bool(r['diverged']) for r in mine):8d} "
                   f"{sum(r['nonfinite'] > 0 for r in mine):9d} {statistics.median(r['train_s'] for r in mine):8.1f}")
-        for before, after in (("unbounded", "bounded"), ("bounded", "warmed"), ("unbounded", "warmed")):
+        for before, after in (("unbounded", "bounded"), ("bounded", "warmed"), ("unbounded", "warmed"),
+                              ("warmed", "actnorm")):
             pairs = [(b, a) for b in rows for a in rows if b["family"] == a["family"] == family
                      and b["seed"] == a["seed"] and b["recipe"] == before and a["recipe"] == after
                      and not b["diverged"] and not a["diverged"]]

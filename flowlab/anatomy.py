@@ -17,7 +17,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import Flow
+from flowlab.flows import FAMILIES, Flow
 from flowlab.measure import grid
 
 tfd, tfb = tfp.distributions, tfp.bijectors
@@ -25,8 +25,8 @@ tfd, tfb = tfp.distributions, tfp.bijectors
 __all__ = ["Stage", "bijectors_in_sampling_order", "stage_name", "chain_stages", "Snapshot",
            "snapshot_epochs", "DensitySnapshots"]
 
-_SHORT_NAMES = {"MaskedAutoregressiveFlow": "MAF", "RealNVP": "RealNVP",
-                "SplineCoupling": "spline coupling"}
+#: Layer class -> its short name in figures, as the families registered them (flowlab.flows.FAMILIES).
+_SHORT_NAMES = {kind: short for registered in FAMILIES.values() for kind, short in registered.layer_names.items()}
 
 
 @dataclass(frozen=True)

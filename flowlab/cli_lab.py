@@ -17,8 +17,8 @@ __all__ = ["add_commands"]
 
 #: ``train``'s options that only the moons use, and their defaults (None in the parser, so that
 #: an option given with ``--data digits`` is noticed).
-MOONS_ONLY = {"flow": "maf", "layers": 3, "hidden_units": (128, 128), "activation": "relu", "bins": None,
-              "bound": None, "samples": 10_000, "noise": 0.05}
+MOONS_ONLY = {"flow": "maf", "layers": 3, "hidden_units": (128, 128), "activation": "relu", "samples": 10_000,
+              "noise": 0.05}
 #: Training images of the digits' default split (flowlab.digits.load_digit_splits).
 DIGITS_TRAINING_IMAGES = 1350
 #: ``train``'s options that only the digits use.
@@ -67,7 +67,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
-    from flowlab.flows import ACTIVATIONS, FLOWS, SPLINE_BINS, SPLINE_BOUND
+    from flowlab.flows import ACTIVATIONS, FAMILIES, FLOWS
 
     moons = train.add_argument_group("the moons (--data moons)")
     moons.add_argument("--flow", choices=FLOWS, default=None, help="flow family (default: maf)")
@@ -76,11 +76,10 @@ def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
     moons.add_argument("--hidden-units", type=hidden_units, default=None,
                        help="hidden layer sizes of each network, comma-separated (default: 128,128)")
     moons.add_argument("--activation", choices=ACTIVATIONS, default=None, help="hidden activation (default: relu)")
-    moons.add_argument("--bins", type=LIMITS["bins"].parse, default=None,
-                       help=f"bins of each spline, --flow spline only (default: {SPLINE_BINS})")
-    moons.add_argument("--bound", type=LIMITS["bound"].parse, default=None,
-                       help="the splines cover [-bound, bound], the identity outside; --flow spline only "
-                            f"(default: {SPLINE_BOUND:g})")
+    for registered in FAMILIES.values():  # each family's own options, as it registered them
+        for name, text in registered.cli.items():
+            moons.add_argument(f"--{name.replace('_', '-')}", type=LIMITS[name].parse, default=None,
+                               help=f"{text}; --flow {registered.name} only (default: {registered.options[name]:g})")
     moons.add_argument("--samples", type=LIMITS["samples"].parse, default=None,
                        help="training points (default: 10000)")
     moons.add_argument("--noise", type=LIMITS["noise"].parse, default=None, help="moons noise std (default: 0.05)")
@@ -134,6 +133,9 @@ def _train(args: argparse.Namespace) -> int:
         for name, default in MOONS_ONLY.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
+        args.family_options = _family_options(args)
+        if isinstance(args.family_options, str):
+            return fail("train", args.family_options)
     batch_size, most = args.batch_size or 128, args.samples if args.data == "moons" else DIGITS_TRAINING_IMAGES
     if batch_size > most:
         limit = f"--samples ({most})" if args.data == "moons" else f"the {most} training images"
@@ -189,9 +191,8 @@ def _train_moons(args: argparse.Namespace) -> int:
     from flowlab.train import TrainingDiverged, TrainSettings, fit
 
     settings = _settings(args, TrainSettings())
-    spline = {k: getattr(args, k) for k in ("bins", "bound") if getattr(args, k) is not None}
     flow = make_flow(FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
-                                activation=args.activation, seed=args.seed, **spline))
+                                activation=args.activation, seed=args.seed, options=args.family_options))
     data = make_moons(args.samples, noise=args.noise, seed=args.seed)
     snapshots = DensitySnapshots(flow, snapshot_epochs(settings.epochs), noise=args.noise)
     start = time.perf_counter()
@@ -211,9 +212,22 @@ def _train_moons(args: argparse.Namespace) -> int:
                                   f"{metrics['kl_to_exact']:.4f} nats; wrote {args.out}/")
 
 
+def _family_options(args: argparse.Namespace) -> dict | str:
+    """The chosen family's own options given on the command line, or why one given is not its."""
+    from flowlab.flows import FAMILIES
+
+    given = {name: (registered.name, getattr(args, name)) for registered in FAMILIES.values()
+             for name in registered.cli if getattr(args, name, None) is not None}
+    foreign = [(name, owner) for name, (owner, _) in given.items() if name not in FAMILIES[args.flow].options]
+    if foreign:
+        name, owner = foreign[0]
+        return f"argument --{name.replace('_', '-')}: applies to --flow {owner} only, not --flow {args.flow}"
+    return {name: value for name, (_, value) in given.items()}
+
+
 def _recorded_settings(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-untyped-def]
     """The options of a moons run as metrics.json records them."""
-    recorded = {k: v for k, v in vars(args).items() if k not in DIGITS_ONLY and k != "handler"}
+    recorded = {k: v for k, v in vars(args).items() if k not in DIGITS_ONLY and k not in ("handler", "family_options")}
     return {**recorded, "out": str(args.out), "hidden_units": list(args.hidden_units), "epochs": settings.epochs,
             "batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
 

@@ -4,9 +4,11 @@ other families the sheet names (IAF, RealNVP) plus a neural spline flow."""
 
 from __future__ import annotations
 
+import math
 import weakref
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +21,9 @@ tfb = tfp.bijectors
 
 __all__ = [
     "FlowConfig",
+    "Family",
+    "FAMILIES",
+    "family",
     "FLOWS",
     "standard_normal",
     "shift_scale_demo",
@@ -31,6 +36,8 @@ __all__ = [
     "spline_chain",
     "SplineCoupling",
     "OnePassInverse",
+    "ActNorm",
+    "initialize_actnorms",
     "BUILDERS",
     "Flow",
     "build",
@@ -105,15 +112,91 @@ def _spline_args(bins: int, bound: float) -> tuple[int, float]:
     bins = _validate.positive_int("bins", bins)
     if bins < 2:
         raise ValueError(f"bins must be an integer >= 2, got {bins}")
-    bound = _validate.finite_float("bound", bound, minimum=bins * _MIN_SIZE / 2, strict=True)
+    bound = _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
     return bins, bound
 
 
-def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str) -> tfb.Chain:
+class ActNorm(tfb.Bijector):
+    """A learned per-number affine map, ``x = z * exp(log_scale) + loc``, of the first
+    ``prod(block)`` numbers of a point (the rest pass through): Glow's activation normalization,
+    per coordinate (the moons' flows) or per position and channel (the digits' ``block``).
+    :func:`initialize_actnorms` sets it from data so that its output starts standardized; then it
+    trains like any weight.
+
+    Example:
+        >>> norm = ActNorm((2,))
+        >>> norm.initialize(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> np.round(norm.inverse([[1.0, 20.0]]).numpy(), 3).tolist()
+        [[0.0, 0.0]]
+    """
+
+    def __init__(self, block: tuple[int, ...], name: str = "actnorm"):
+        super().__init__(forward_min_event_ndims=1, name=name)
+        self.block, self.size = tuple(block), math.prod(block)
+        self.loc = tf.Variable(tf.zeros(self.size), name=f"{name}_loc")
+        self.log_scale = tf.Variable(tf.zeros(self.size), name=f"{name}_log_scale")
+        #: Whether :meth:`initialize` ran (saved with the weights: a reloaded flow is not reset).
+        self.initialized = tf.Variable(False, trainable=False, name=f"{name}_initialized")
+
+    def _split(self, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return value[..., :self.size], value[..., self.size:]
+
+    def _forward(self, z: tf.Tensor) -> tf.Tensor:
+        block, rest = self._split(z)
+        return tf.concat([block * tf.exp(self.log_scale) + self.loc, rest], axis=-1)
+
+    def _inverse(self, x: tf.Tensor) -> tf.Tensor:
+        block, rest = self._split(x)
+        return tf.concat([(block - self.loc) * tf.exp(-self.log_scale), rest], axis=-1)
+
+    def _forward_log_det_jacobian(self, z: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(self.log_scale) * tf.ones_like(z[..., 0])
+
+    def initialize(self, x: np.ndarray) -> None:
+        """Set loc and scale so that the inverse of ``x`` (a batch of points, shape (n, d)) has
+        mean 0 and standard deviation 1 in every number of the block."""
+        block = np.asarray(x, dtype=np.float64)[:, :self.size]
+        self.loc.assign(block.mean(axis=0).astype(np.float32))
+        self.log_scale.assign(np.log(block.std(axis=0) + 1e-3).astype(np.float32))
+        self.initialized.assign(True)
+
+
+def _density_steps(bijector: tfb.Bijector) -> list[tfb.Bijector]:
+    """The bijectors of a (nested) chain in the density direction: data first."""
+    if _kind_name(bijector) == "Chain":
+        return [step for inner in bijector.bijectors for step in _density_steps(inner)]
+    return [bijector]
+
+
+def _kind_name(bijector: tfb.Bijector) -> str:
+    return type(bijector).__name__.lstrip("_")
+
+
+def initialize_actnorms(flow: tfd.TransformedDistribution, x: np.ndarray) -> None:
+    """Data-dependent initialization: pass the batch ``x`` (shape (n, d)) through the flow in
+    the density direction and set each :class:`ActNorm` on the way that was not initialized yet
+    to standardize what reaches it (so that continued training keeps what was learned).
+
+    Example:
+        >>> flow = make_flow(FlowConfig(num_layers=1, hidden_units=(4,), options={"actnorm": True}))
+        >>> initialize_actnorms(flow, np.array([[0.0, 10.0], [2.0, 30.0]], np.float32))
+        >>> np.round(flow.bijector.bijectors[0].loc.numpy(), 3).tolist()
+        [1.0, 20.0]
+    """
+    value = tf.constant(np.asarray(x, dtype=np.float32))
+    for step in _density_steps(flow.bijector):
+        if isinstance(step, ActNorm) and not bool(step.initialized.numpy()):
+            step.initialize(value.numpy())
+        value = step.inverse(value)
+
+
+def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str, actnorm: bool = False) -> tfb.Chain:
     """[layer, Permute] for each layer: each Permute reverses the dimensions so the next
-    layer transforms what the last one only conditioned on."""
+    layer transforms what the last one only conditioned on. ``actnorm``: an :class:`ActNorm`
+    before each layer (in the density direction), [ActNorm, layer, Permute]."""
     bijectors = []
     for i, layer in enumerate(layers):
+        bijectors += [ActNorm((ndim,), name=f"actnorm_{i}")] if actnorm else []
         bijectors += [layer, tfb.Permute(list(reversed(range(ndim))), name=f"permute_{i}")]
     return tfb.Chain(bijectors, name=name)
 
@@ -128,6 +211,35 @@ def _layer_seed(seed: int, layer: int, part: int = 0) -> int:
         (100, 102, 100000)
     """
     return (seed * 1000 + layer) * 100 + part
+
+
+@dataclass(frozen=True)
+class Family:
+    """One flow family, as its builder registers it (:func:`family`): the keyword-only builder of
+    its chain, the options only it takes (name -> default), a check of their values, what
+    ``flowlab train`` offers of them (``cli``: option -> help; :data:`flowlab._validate.LIMITS`
+    bounds each) and short names of its layer classes (for figures of the chain)."""
+
+    name: str
+    build: Callable[..., tfb.Chain]
+    options: Mapping[str, Any]
+    check: Callable[[dict[str, Any]], dict[str, Any]]
+    cli: Mapping[str, str] = field(default_factory=dict)
+    layer_names: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Flow family name -> its registration, in registration order.
+FAMILIES: dict[str, Family] = {}
+
+
+def family(name: str, options: Mapping[str, Any], check: Callable[[dict[str, Any]], dict[str, Any]],
+           cli: Mapping[str, str] | None = None, layer_names: Mapping[str, str] | None = None):
+    """Register the decorated chain builder as flow family ``name`` (its one registration: the
+    CLI, :class:`FlowConfig`, save/load, the figures and the tests read :data:`FAMILIES`)."""
+    def register(build: Callable[..., tfb.Chain]) -> Callable[..., tfb.Chain]:
+        FAMILIES[name] = Family(name, build, dict(options), check, dict(cli or {}), dict(layer_names or {}))
+        return build
+    return register
 
 
 #: Default bound on every affine layer's log-scale (MAF, IAF, RealNVP): a layer stretches or
@@ -171,9 +283,20 @@ def _glorot(seed: int, layer: int, part: int = 0) -> tf.keras.initializers.Initi
     return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
 
 
+def _affine_options(options: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(options["actnorm"], bool):
+        raise ValueError(f"actnorm must be True or False, got {options['actnorm']!r}")
+    return {"log_scale_bound": _log_scale_bound(options["log_scale_bound"]), "actnorm": options["actnorm"]}
+
+
+#: The affine families' own options: the log-scale bound, and an ActNorm before each layer.
+_AFFINE = {"log_scale_bound": LOG_SCALE_BOUND, "actnorm": False}
+
+
+@family("maf", _AFFINE, _affine_options, layer_names={"MaskedAutoregressiveFlow": "MAF", "ActNorm": "ActNorm"})
 def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), activation: str = "relu",
               ndim: int = 2, seed: int = 0, invert: bool = False,
-              log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
+              log_scale_bound: float | None = LOG_SCALE_BOUND, actnorm: bool = False) -> tfb.Chain:
     """The lab's flow: ``num_layers`` x [MaskedAutoregressiveFlow, Permute].
 
     Each MAF's shift and log-scale come from an AutoregressiveNetwork with the
@@ -184,7 +307,7 @@ def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), 
     ``invert=True`` gives the inverse autoregressive flow (IAF): each MAF layer run
     backwards (``tfb.Invert``), so sampling is one network pass and density evaluation
     takes ``ndim`` sequential ones. ``log_scale_bound`` soft-bounds every log-scale
-    (:func:`soft_clamp`; None: unbounded).
+    (:func:`soft_clamp`; None: unbounded). ``actnorm`` puts an :class:`ActNorm` before each layer.
 
     Example:
         >>> [type(b).__name__ for b in maf_chain(num_layers=2).bijectors]
@@ -201,9 +324,10 @@ def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), 
                             kernel_initializer=_glorot(seed, i))
         layers.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(made), name=f"iaf_{i}") if invert
                       else tfb.MaskedAutoregressiveFlow(made, name=f"maf_{i}"))
-    return _with_permutations(layers, ndim, "iaf_chain" if invert else "maf_chain")
+    return _with_permutations(layers, ndim, "iaf_chain" if invert else "maf_chain", actnorm)
 
 
+@family("iaf", _AFFINE, _affine_options)
 def iaf_chain(**options) -> tfb.Chain:
     """Inverse autoregressive flow: ``maf_chain(invert=True, **options)``.
 
@@ -250,8 +374,6 @@ class _AffineCoupling(tf.Module):
 SPLINE_BINS = 16
 #: Half-width of the interval the splines cover by default (the identity outside it).
 SPLINE_BOUND = 5.0
-#: The smallest bin width and height, and the smallest slope, of every spline.
-_MIN_SIZE = 1e-2
 
 
 class OnePassInverse:
@@ -299,18 +421,10 @@ class SplineCoupling(OnePassInverse, tfb.Bijector):
                                     name=f"{name}_net")
 
     def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Bin widths and heights (each summing to ``2 * bound``, none under the minimum size)
-        and the inner knots' slopes, per transformed unit."""
+        """Bin widths, heights and inner slopes (:func:`flowlab.spline.spline_parameters`) per
+        transformed unit."""
         shape = tf.concat([tf.shape(condition)[:-1], [self.units, 3 * self.bins - 1]], axis=0)
-        widths, heights, slopes = tf.split(tf.reshape(self.net(condition), shape),
-                                           [self.bins, self.bins, self.bins - 1], axis=-1)
-
-        def sizes(logits):
-            return tf.nn.softmax(logits, axis=-1) * (2 * self.bound - self.bins * _MIN_SIZE) + _MIN_SIZE
-
-        # softplus(log(e^(1 - min_size) - 1)) + min_size = 1: zero outputs give unit slopes
-        slopes = tf.nn.softplus(slopes + np.log(np.expm1(1.0 - _MIN_SIZE))) + _MIN_SIZE
-        return sizes(widths), sizes(heights), slopes
+        return spline.spline_parameters(tf.reshape(self.net(condition), shape), self.bins, self.bound)
 
     def _split(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x[..., :self.num_masked], x[..., self.num_masked:]
@@ -325,9 +439,10 @@ class SplineCoupling(OnePassInverse, tfb.Bijector):
         return tf.concat([y0, x1], axis=-1), tf.reduce_sum(log_derivative, axis=-1)
 
 
+@family("realnvp", _AFFINE, _affine_options, layer_names={"RealNVP": "RealNVP"})
 def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
                   activation: str = "relu", ndim: int = 2, seed: int = 0,
-                  log_scale_bound: float | None = LOG_SCALE_BOUND) -> tfb.Chain:
+                  log_scale_bound: float | None = LOG_SCALE_BOUND, actnorm: bool = False) -> tfb.Chain:
     """RealNVP: affine coupling layers. Each keeps the first half of the dimensions and
     shifts and scales the rest as a function of it: one pass both ways. ``log_scale_bound``
     soft-bounds every log-scale (:func:`soft_clamp`; None: unbounded).
@@ -343,9 +458,16 @@ def realnvp_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 12
     layers = [tfb.RealNVP(num_masked=half, name=f"realnvp_{i}", shift_and_log_scale_fn=_AffineCoupling(
         ndim - half, hidden_units, activation, seed, i, name=f"affine_coupling_{i}",
         log_scale_bound=log_scale_bound)) for i in range(num_layers)]
-    return _with_permutations(layers, ndim, "realnvp_chain")
+    return _with_permutations(layers, ndim, "realnvp_chain", actnorm)
 
 
+def _spline_options(options: dict[str, Any]) -> dict[str, Any]:
+    return dict(zip(("bins", "bound"), _spline_args(options["bins"], options["bound"])))
+
+
+@family("spline", {"bins": SPLINE_BINS, "bound": SPLINE_BOUND}, _spline_options,
+        cli={"bins": "bins of each spline", "bound": "the splines cover [-bound, bound], the identity outside"},
+        layer_names={"SplineCoupling": "spline coupling"})
 def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128),
                  activation: str = "relu", ndim: int = 2, seed: int = 0, bins: int = SPLINE_BINS,
                  bound: float = SPLINE_BOUND) -> tfb.Chain:
@@ -364,10 +486,10 @@ def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128
     return _with_permutations(layers, ndim, "spline_chain")
 
 
-#: Flow family name -> chain builder (all take the same keyword arguments; the spline's also
-#: ``bins`` and ``bound``); ``flowlab train --flow`` chooses among these.
-BUILDERS = {"maf": maf_chain, "iaf": iaf_chain, "realnvp": realnvp_chain, "spline": spline_chain}
-FLOWS = tuple(BUILDERS)
+#: Flow family name -> chain builder (all take the same keyword arguments, and their family's
+#: options); ``flowlab train --flow`` chooses among these. Read from :data:`FAMILIES`.
+BUILDERS = {name: registered.build for name, registered in FAMILIES.items()}
+FLOWS = tuple(FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -375,18 +497,21 @@ class FlowConfig:
     """Everything needed to rebuild a flow: saved next to its weights.
 
     ``loc`` and ``scale`` (optional, together, one number per dimension) standardize the
-    data inside the flow. ``bins`` and ``bound`` shape the spline flow's splines (other
-    families ignore them). ``log_scale_bound`` soft-bounds the affine families' log-scales
-    (None: unbounded, as flowlab built them before the stall study; the spline flow ignores
-    it). Every field is checked when the config is made.
+    data inside the flow. ``options`` are the family's own (:data:`FAMILIES`: the spline's
+    ``bins`` and ``bound``, the affine families' ``log_scale_bound``, None for unbounded); the
+    ones not given take the family's defaults. Every field is checked when the config is made.
 
     Example:
-        >>> FlowConfig(flow="spline", num_layers=2).num_layers
-        2
+        >>> FlowConfig(flow="spline", options={"bins": 8}).options
+        {'bins': 8, 'bound': 5.0}
         >>> FlowConfig(num_layers=0)
         Traceback (most recent call last):
         ...
         ValueError: num_layers must be a positive integer, got 0
+        >>> FlowConfig(flow="maf", options={"bins": 8})
+        Traceback (most recent call last):
+        ...
+        ValueError: options of flow 'maf' must be among 'log_scale_bound', 'actnorm', got 'bins'
     """
 
     flow: str = "maf"
@@ -397,17 +522,21 @@ class FlowConfig:
     seed: int = 0
     loc: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
-    bins: int = SPLINE_BINS
-    bound: float = SPLINE_BOUND
-    log_scale_bound: float | None = LOG_SCALE_BOUND
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        _validate.one_of("flow", self.flow, FLOWS)
+        registered = FAMILIES[_validate.one_of("flow", self.flow, FLOWS)]
         _, hidden_units, _, ndim, _ = _chain_args(self.num_layers, self.hidden_units, self.activation,
                                                   self.ndim, self.seed)
-        _spline_args(self.bins, self.bound)
-        _log_scale_bound(self.log_scale_bound)
         object.__setattr__(self, "hidden_units", hidden_units)  # a list given becomes a tuple
+        unknown = [name for name in self.options if name not in registered.options]
+        if unknown:
+            allowed = ", ".join(map(repr, registered.options)) or "none"
+            raise ValueError(f"options of flow {self.flow!r} must be among {allowed}, got {', '.join(map(repr, unknown))}")
+        object.__setattr__(self, "options", registered.check({**registered.options, **self.options}))
+        self._check_standardization(ndim)
+
+    def _check_standardization(self, ndim: int) -> None:
         if (self.loc is None) != (self.scale is None):
             raise ValueError(f"loc and scale must be given together to standardize the data, "
                              f"got loc={self.loc!r} and scale={self.scale!r}")
@@ -421,14 +550,27 @@ class FlowConfig:
                 object.__setattr__(self, name, values)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "options": dict(self.options)}
 
     @classmethod
     def from_dict(cls, values: dict) -> "FlowConfig":
+        """A config from :meth:`to_dict`'s output, or from what flowlab saved before families had
+        their own options (``bins``, ``bound`` and ``log_scale_bound`` at the top, for every
+        family; an affine flow saved without ``log_scale_bound`` was trained unbounded).
+
+        Example:
+            >>> FlowConfig.from_dict({"flow": "maf", "bins": 16, "bound": 5.0}).options
+            {'log_scale_bound': None, 'actnorm': False}
+        """
         values = dict(values)
         for key in ("hidden_units", "loc", "scale"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
+        if "options" not in values:  # saved before families had their own options
+            legacy = {key: values.pop(key) for key in ("bins", "bound", "log_scale_bound") if key in values}
+            own = FAMILIES[values.get("flow", "maf")].options if values.get("flow", "maf") in FAMILIES else {}
+            defaults = {"log_scale_bound": None}  # flows saved before log-scales were bounded
+            values["options"] = {key: legacy.get(key, defaults.get(key, own[key])) for key in own}
         return cls(**values)
 
 
@@ -487,11 +629,9 @@ def make_flow(config: FlowConfig = FlowConfig()) -> Flow:
         >>> flow.log_prob([[0.0, 0.0]]).shape, len(flow.trainable_variables)
         (TensorShape([1]), 4)
     """
-    options = ({"bins": config.bins, "bound": config.bound} if config.flow == "spline"
-               else {"log_scale_bound": config.log_scale_bound})
-    bijector = BUILDERS[config.flow](num_layers=config.num_layers, hidden_units=config.hidden_units,
-                                     activation=config.activation, ndim=config.ndim, seed=config.seed,
-                                     **options)
+    bijector = FAMILIES[config.flow].build(num_layers=config.num_layers, hidden_units=config.hidden_units,
+                                           activation=config.activation, ndim=config.ndim, seed=config.seed,
+                                           **config.options)
     if config.loc is not None:
         bijector = tfb.Chain([standardize_bijector(config.loc, config.scale), bijector])
     return _build(Flow(standard_normal(config.ndim), bijector, config), config.ndim)

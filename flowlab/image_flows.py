@@ -30,7 +30,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate, spline
 from flowlab.digits import DIMS, LEVELS, SIDE
-from flowlab.flows import OnePassInverse, _layer_seed, soft_clamp
+from flowlab.flows import ActNorm, OnePassInverse, _layer_seed, initialize_actnorms, soft_clamp
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -102,7 +102,7 @@ def _permute_block(permutation: np.ndarray, name: str) -> tfb.Permute:
     return tfb.Permute(np.argsort(full).astype(np.int32), name=name)
 
 
-def logit_bijector(alpha: float = 0.05) -> tfb.Bijector:
+def logit_bijector(alpha: float = 0.01) -> tfb.Bijector:
     """Grey levels in ``(0, 17)`` from logits (forward) and back (inverse):
     ``x = 17 (sigmoid(y) - alpha) / (1 - 2 alpha)``. In the density direction it maps
     dequantized pixels to ``logit(alpha + (1 - 2 alpha) x / 17)``, spreading the cube's edges
@@ -111,44 +111,13 @@ def logit_bijector(alpha: float = 0.05) -> tfb.Bijector:
     Example:
         >>> round(float(logit_bijector().forward(0.0)), 3)  # a logit of 0 is mid-grey
         8.5
+        >>> round(float(logit_bijector().inverse(0.5)), 2)  # the middle of the lowest bin, spread out
+        -3.21
     """
     alpha = _validate.finite_float("alpha", alpha, minimum=0.0, strict=True)
     if alpha >= 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
     return tfb.Chain([tfb.Scale(LEVELS / (1 - 2 * alpha)), tfb.Shift(-alpha), tfb.Sigmoid()], name="logit")
-
-
-class ActNorm(tfb.Bijector):
-    """A per-number affine map of the block, ``x = z * exp(log_scale) + loc`` (Glow's
-    activation normalization, here per position and channel). :func:`initialize_actnorms`
-    sets it from data so that its output starts standardized; then it trains like any weight."""
-
-    def __init__(self, block: tuple[int, int, int], name: str = "actnorm"):
-        super().__init__(forward_min_event_ndims=1, name=name)
-        self.size = math.prod(block)
-        self.loc = tf.Variable(tf.zeros(self.size), name=f"{name}_loc")
-        self.log_scale = tf.Variable(tf.zeros(self.size), name=f"{name}_log_scale")
-
-    def _split(self, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return value[..., :self.size], value[..., self.size:]
-
-    def _forward(self, z: tf.Tensor) -> tf.Tensor:
-        block, rest = self._split(z)
-        return tf.concat([block * tf.exp(self.log_scale) + self.loc, rest], axis=-1)
-
-    def _inverse(self, x: tf.Tensor) -> tf.Tensor:
-        block, rest = self._split(x)
-        return tf.concat([(block - self.loc) * tf.exp(-self.log_scale), rest], axis=-1)
-
-    def _forward_log_det_jacobian(self, z: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_sum(self.log_scale) * tf.ones_like(z[..., 0])
-
-    def initialize(self, x: np.ndarray) -> None:
-        """Set loc and scale so that the inverse of ``x`` (a batch, shape (n, 64)) has mean 0
-        and standard deviation 1 in every number of the block."""
-        block = np.asarray(x, dtype=np.float64)[:, :self.size]
-        self.loc.assign(block.mean(axis=0).astype(np.float32))
-        self.log_scale.assign(np.log(block.std(axis=0) + 1e-3).astype(np.float32))
 
 
 class _ConvNet(tf.Module):
@@ -271,8 +240,8 @@ def _coupling_stage(block: tuple[int, int, int], couplings: int, masks: str, hid
 
 
 def flow_steps(*, multiscale: bool = True, couplings: Sequence[int] = (4, 4, 4), hidden_channels: int = 32,
-               seed: int = 0, log_scale_bound: float = 3.0, alpha: float = 0.05,
-               transform: str = "affine") -> list[tfb.Bijector]:
+               seed: int = 0, log_scale_bound: float = 3.0, alpha: float = 0.01,
+               transform: str = "spline") -> list[tfb.Bijector]:
     """The bijectors of a digits flow in the density direction (data to noise, each applied
     as its inverse), from the logit of the pixels on.
 
@@ -283,8 +252,9 @@ def flow_steps(*, multiscale: bool = True, couplings: Sequence[int] = (4, 4, 4),
     8x8x1 image, the same networks, no squeeze and no split.
 
     Example:
-        >>> [type(b).__name__ for b in flow_steps(couplings=(1, 1, 1), hidden_channels=4)]
-        ['Chain', 'ActNorm', 'ImageCoupling', 'Permute', 'ActNorm', 'ImageCoupling', 'Permute', 'ActNorm', 'ImageCoupling']
+        >>> steps = [type(b).__name__ for b in flow_steps(couplings=(1, 1, 1), hidden_channels=4)]
+        >>> steps[:4], steps.count("Permute"), len(steps)
+        (['Chain', 'ActNorm', 'ImageSplineCoupling', 'Permute'], 2, 9)
     """
     couplings = tuple(_validate.non_negative_int(f"couplings[{i}]", n) for i, n in enumerate(couplings))
     if len(couplings) != 3 or sum(couplings) == 0:
@@ -321,8 +291,8 @@ class ImageFlowConfig:
     hidden_channels: int = 32
     seed: int = 0
     log_scale_bound: float = 3.0
-    alpha: float = 0.05
-    transform: str = "affine"
+    alpha: float = 0.01
+    transform: str = "spline"
 
     def __post_init__(self):
         if not isinstance(self.multiscale, bool):
@@ -377,17 +347,6 @@ def make_image_flow(config: ImageFlowConfig = ImageFlowConfig()) -> ImageFlow:
     flow = ImageFlow(config)
     flow.log_prob(tf.fill([1, DIMS], LEVELS / 2))
     return flow
-
-
-def initialize_actnorms(flow: ImageFlow, x: np.ndarray) -> None:
-    """Data-dependent initialization: pass the batch ``x`` (dequantized images, shape (n, 64))
-    through the flow in the density direction and set each ActNorm, on the way, to
-    standardize what reaches it."""
-    value = tf.constant(np.asarray(x, dtype=np.float32))
-    for step in flow.steps:
-        if isinstance(step, ActNorm):
-            step.initialize(value.numpy())
-        value = step.inverse(value)
 
 
 class VariationalDequantizer(tf.Module):

@@ -52,8 +52,7 @@ def load_flow(directory: str | Path) -> tuple[Flow, FlowConfig]:
                                 f"({_CONFIG} is missing); save one with flowlab.save_flow")
     _weights_present(directory)
     try:
-        # flows saved before log-scales were bounded were trained unbounded
-        config = FlowConfig.from_dict({"log_scale_bound": None, **json.loads(config_path.read_text())})
+        config = FlowConfig.from_dict(json.loads(config_path.read_text()))  # older layouts too
     except (ValueError, TypeError, AttributeError) as error:  # bad JSON, unknown or missing keys
         raise ValueError(f"{str(config_path)!r} is not a configuration written by flowlab.save_flow: "
                          f"{error}") from None

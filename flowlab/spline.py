@@ -13,9 +13,34 @@ to trace and to run (figures in ``benchmarks/README.md``).
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
-__all__ = ["knot_positions", "rqs_evaluate", "rqs_solve"]
+__all__ = ["MIN_SIZE", "spline_parameters", "knot_positions", "rqs_evaluate", "rqs_solve"]
+
+#: The smallest bin width and height, and the smallest slope, of every spline.
+MIN_SIZE = 1e-2
+
+
+def spline_parameters(raw: tf.Tensor, bins: int, bound: float) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """A network's ``3 * bins - 1`` raw outputs per unit (last axis) as a spline's bin widths and
+    heights (each summing to ``2 * bound``, none under :data:`MIN_SIZE`) and inner slopes (above
+    :data:`MIN_SIZE`). Raw outputs of zero give equal bins and unit slopes: the identity.
+
+    Example:
+        >>> w, h, s = spline_parameters(tf.zeros([3 * 2 - 1]), bins=2, bound=1.0)
+        >>> w.numpy().tolist(), s.numpy().round(6).tolist()
+        ([1.0, 1.0], [1.0])
+    """
+    widths, heights, slopes = tf.split(raw, [bins, bins, bins - 1], axis=-1)
+
+    def sizes(logits):
+        return tf.nn.softmax(logits, axis=-1) * (2 * bound - bins * MIN_SIZE) + MIN_SIZE
+
+    # softplus(log(e^(1 - min_size) - 1)) + min_size = 1: zero outputs give unit slopes
+    slopes = tf.nn.softplus(slopes + math.log(math.expm1(1.0 - MIN_SIZE))) + MIN_SIZE
+    return sizes(widths), sizes(heights), slopes
 
 
 def knot_positions(sizes: tf.Tensor, bound: float) -> tf.Tensor:

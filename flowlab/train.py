@@ -15,7 +15,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import build
+from flowlab.flows import build, initialize_actnorms
 
 tfd = tfp.distributions
 
@@ -276,6 +276,7 @@ def fit(flow: tfd.Distribution, data: np.ndarray, settings: TrainSettings = Trai
     """
     data = _validate.points("data", data).astype(np.float32)
     model = build_model(flow, ndim=data.shape[1])
+    initialize_actnorms(flow, data[:4096])  # any ActNorm not yet set starts standardized
     model.compile(optimizer=settings.optimizer(len(data)), loss=nll_loss,
                   jit_compile=settings.jit_compile,
                   steps_per_execution=settings.steps_per_execution)

@@ -11,7 +11,8 @@ import tensorflow as tf
 from flowlab import flows, measure
 from flowlab.flows import FlowConfig, make_flow
 
-AFFINE = ("maf", "iaf", "realnvp")
+#: The families with an affine layer's log-scale to bound, as registered.
+AFFINE = tuple(name for name, family in flows.FAMILIES.items() if "log_scale_bound" in family.options)
 #: The grids the project draws (plots, notebooks) and integrates (checks, tests) densities on.
 GRIDS = [(2.5, 150), (8.0, 300), (10.0, 500)]
 
@@ -20,7 +21,7 @@ GRIDS = [(2.5, 150), (8.0, 300), (10.0, 500)]
 def _wild(family: str, bound: float | None) -> flows.tfd.Distribution:
     """A small flow with large random weights, so that its networks put out large log-scales
     away from the origin, as a trained flow's can far from the data."""
-    flow = make_flow(FlowConfig(flow=family, hidden_units=(16, 16), seed=2, log_scale_bound=bound))
+    flow = make_flow(FlowConfig(flow=family, hidden_units=(16, 16), seed=2, options={"log_scale_bound": bound}))
     flow.log_prob(np.zeros((1, 2), np.float32))
     rng = np.random.default_rng(7)
     for variable in flow.trainable_variables:

@@ -60,6 +60,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
     monkeypatch.setattr(train, "fit", refuse)
+    monkeypatch.setattr(train, "run_training", refuse)  # what the digits flows train with
 
 
 def _exit_status(argv: list[str]) -> int:
@@ -100,6 +101,18 @@ def _exit_status(argv: list[str]) -> int:
     (["--bins", "many"], "argument --bins: "),
     (["--bound", "0"], "argument --bound: must be a number from 0.5 to 100, got '0'"),
     (["--bound", "inf"], "argument --bound: "),
+    # options of the other data set, of the other family, and the digits' own
+    (["--data", "pictures"], "argument --data: invalid choice: 'pictures'"),
+    (["--data", "digits", "--flow", "maf"], "argument --flow: applies to --data moons only, not --data digits"),
+    (["--data", "digits", "--samples", "500"], "argument --samples: applies to --data moons only"),
+    (["--couplings", "1,1,1"], "argument --couplings: applies to --data digits only, not --data moons"),
+    (["--flow", "maf", "--bins", "4"], "argument --bins: applies to --flow spline only, not --flow maf"),
+    (["--data", "digits", "--couplings", "1,2"], "argument --couplings: must be 3 comma-separated integers"),
+    (["--data", "digits", "--couplings", "1,99,1"], "each integer from 0 to 16, got '1,99,1'"),
+    (["--data", "digits", "--hidden-channels", "0"], "argument --hidden-channels: must be an integer from 1 to 512"),
+    (["--data", "digits", "--image-flow", "deep"], "argument --image-flow: invalid choice: 'deep'"),
+    (["--data", "digits", "--batch-size", "2000"],
+     "argument --batch-size: must be at most the 1350 training images, got 2000"),
     # fewer training points than one batch
     (["--samples", "50"], "argument --batch-size: must be at most --samples (50), got 128"),
     (["--samples", "50", "--batch-size", "51"], "argument --batch-size: must be at most --samples (50), got 51"),
@@ -233,4 +246,34 @@ def test_bins_and_bound_reach_the_flow_config(tmp_path, monkeypatch):
     with pytest.raises(Made) as made:
         cli.main([*TINY, "--flow", "spline", "--bins", "4", "--bound", "2.5", "--out", str(tmp_path)])
     config = made.value.args[0]
-    assert (config.flow, config.bins, config.bound) == ("spline", 4, 2.5)
+    assert (config.flow, config.options) == ("spline", {"bins": 4, "bound": 2.5})
+
+
+DIGITS_TINY = ["train", "--data", "digits", "--epochs", "1", "--couplings", "1,1,1", "--hidden-channels", "4",
+               "--batch-size", "256"]
+
+
+@pytest.mark.slow
+def test_train_digits_json_writes_metrics_figures_and_flow(tmp_path, capsys):
+    from flowlab.digits import load_digit_splits
+    from flowlab.image_train import bits_per_dim_estimate
+    from flowlab.io import load_image_flow
+
+    out = tmp_path / "digits"
+    assert cli.main([*DIGITS_TINY, "--out", str(out), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["data"] == "digits" and metrics["dequantization"] == "variational" and metrics["epochs"] == 1
+    baselines = metrics["baseline_bits_per_dim"]
+    assert set(baselines) == {"independent_pixels", "gaussian"} and 2.3 < baselines["independent_pixels"] < 2.55
+    assert metrics["ratio_to_independent_pixels"] == pytest.approx(
+        metrics["test_bits_per_dim"] / baselines["independent_pixels"])
+    assert metrics["test_bits_per_dim"] <= metrics["test_bits_per_dim_dequantization_bound"]  # the tighter bound
+    assert metrics["split"] == {"train": 1350, "validation": 150, "test": 297, "seed": 0}
+    for name in ("data.png", "samples.png", "nearest.png", "interpolation.png", "loss.png"):
+        image = plt.imread(out / name)
+        assert image[..., :3].std() > 0.05, f"{name} is blank"
+    flow, dequantizer = load_image_flow(out / "flow")
+    assert flow.config.couplings == (1, 1, 1) and dequantizer is not None
+    again = bits_per_dim_estimate(flow, load_digit_splits().test, dequantizer, draws=64, seed=1, importance=True)
+    assert again.mean == pytest.approx(metrics["test_bits_per_dim"], abs=1e-4)  # the saved flow is the one scored

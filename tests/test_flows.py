@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+import flowlab
 from flowlab import flows, measure
 from flowlab.flows import FlowConfig, make_flow
 
@@ -134,10 +135,13 @@ def test_config_normalizes_lists_to_tuples():
     (lambda: FlowConfig(loc=(0.0, 0.0)), r"loc and scale must be given together.*got loc=\(0.0, 0.0\) and scale=None"),
     (lambda: FlowConfig(loc=(0.0,), scale=(1.0,)), r"loc must hold one number per dimension \(ndim=2\), got 1"),
     (lambda: FlowConfig(loc=(0.0, 0.0), scale=(1.0, 0.0)), r"scale must be positive, got \[1.0, 0.0\]"),
-    (lambda: FlowConfig(bins=1), "bins must be an integer >= 2, got 1"),
-    (lambda: FlowConfig(bins=2.5), "bins must be a positive integer, got 2.5"),
-    (lambda: FlowConfig(bound=0.0), "bound must be > 0.08, got 0.0"),  # room for 16 bins of 0.01
-    (lambda: FlowConfig(bound=float("nan")), "bound must be finite, got nan"),
+    (lambda: FlowConfig(flow="spline", options={"bins": 1}), "bins must be an integer >= 2, got 1"),
+    (lambda: FlowConfig(flow="spline", options={"bins": 2.5}), "bins must be a positive integer, got 2.5"),
+    (lambda: FlowConfig(flow="spline", options={"bound": 0.0}), "bound must be > 0.08, got 0.0"),  # 16 bins of 0.01
+    (lambda: FlowConfig(flow="spline", options={"bound": float("nan")}), "bound must be finite, got nan"),
+    (lambda: FlowConfig(options={"log_scale_bound": -1.0}), "log_scale_bound must be > 0, got -1.0"),
+    (lambda: FlowConfig(flow="spline", options={"log_scale_bound": 2.0}),
+     "options of flow 'spline' must be among 'bins', 'bound', got 'log_scale_bound'"),
     (lambda: flows.spline_chain(bins=1), "bins must be an integer >= 2, got 1"),
 ])
 def test_bad_input_is_named(call, needle):
@@ -195,11 +199,44 @@ def test_family_density_normalizes(family):
     assert p.sum() * (xx[0, 1] - xx[0, 0]) * (yy[1, 0] - yy[0, 0]) == pytest.approx(inside, abs=0.005)
 
 
-@pytest.mark.parametrize("family, layer", [("maf", "MaskedAutoregressiveFlow"), ("iaf", "Invert"),
-                                           ("realnvp", "RealNVP"), ("spline", "SplineCoupling")])
-def test_family_structure(family, layer):
-    chain = flows.BUILDERS[family](num_layers=2, hidden_units=(8,))
-    assert [type(b).__name__.lstrip("_") for b in chain.bijectors] == [layer, "Permute"] * 2
+@pytest.mark.parametrize("family", flows.FLOWS)
+def test_family_structure(family):
+    """Every registered family: [layer, Permute] blocks, the same kind of layer in each."""
+    chain = flows.FAMILIES[family].build(num_layers=2, hidden_units=(8,))
+    kinds = [type(b).__name__.lstrip("_") for b in chain.bijectors]
+    assert kinds[1::2] == ["Permute"] * 2 and kinds[0] == kinds[2] != "Permute"
+
+
+ACTNORM_FAMILIES = [name for name, family in flows.FAMILIES.items() if "actnorm" in family.options]
+
+
+@pytest.mark.parametrize("family", ACTNORM_FAMILIES)
+def test_actnorm_option_puts_one_before_each_layer_and_keeps_the_invariants(family, autodiff_log_det):
+    flow = _randomized(FlowConfig(flow=family, hidden_units=(16, 16), seed=2, options={"actnorm": True}))
+    kinds = [type(b).__name__.lstrip("_") for b in flow.bijector.bijectors]
+    assert kinds[0::3] == ["ActNorm"] * 3 and kinds[2::3] == ["Permute"] * 3
+    for norm in flow.bijector.bijectors[0::3]:
+        norm.loc.assign([0.3, -0.2])
+        norm.log_scale.assign([0.4, -0.3])
+    bijector = flow.bijector
+    y = bijector.forward(FAMILY_POINTS)
+    np.testing.assert_allclose(bijector.inverse(y).numpy(), FAMILY_POINTS, atol=1e-3)
+    np.testing.assert_allclose(bijector.forward_log_det_jacobian(FAMILY_POINTS, event_ndims=1).numpy(),
+                               autodiff_log_det(bijector, FAMILY_POINTS).numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_actnorms_start_standardized_once():
+    """The first ActNorm standardizes the data; initializing again (continued training) changes nothing."""
+    flow = make_flow(FlowConfig(hidden_units=(8,), options={"actnorm": True}))
+    data = flowlab.make_moons(2000, seed=5)
+    flows.initialize_actnorms(flow, data)
+    first = flow.bijector.bijectors[0]
+    standardized = first.inverse(data).numpy()
+    np.testing.assert_allclose(standardized.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(standardized.std(0), 1.0, atol=5e-3)  # std + 1e-3 keeps a constant finite
+    first.loc.assign([5.0, 5.0])
+    flows.initialize_actnorms(flow, data)
+    assert first.loc.numpy().tolist() == [5.0, 5.0]
 
 
 @pytest.mark.parametrize("family", flows.FLOWS)
@@ -234,7 +271,7 @@ def test_every_family_derives_its_seeds_the_same_way(family, parts):
 
 
 def test_spline_bins_and_bound_are_settable():
-    flow = make_flow(FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), bins=4, bound=3.0))
+    flow = make_flow(FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), options={"bins": 4, "bound": 3.0}))
     (coupling,) = [b for b in flow.bijector.bijectors if isinstance(b, flows.SplineCoupling)]
     assert (coupling.bins, coupling.bound) == (4, 3.0)
     assert coupling.net.network.layers[-1].units == 1 * (3 * 4 - 1)

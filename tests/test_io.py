@@ -135,13 +135,23 @@ def test_config_saved_before_bins_and_bound_existed_loads_with_their_defaults(tm
     save_flow(make_flow(config), tmp_path)
     config_path = tmp_path / "flow_config.json"
     saved = json.loads(config_path.read_text())
-    assert (saved["bins"], saved["bound"]) == (config.bins, config.bound)
-    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k not in ("bins", "bound")}))
+    assert saved["options"] == {"bins": 16, "bound": 5.0} == config.options
+    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k != "options"}))
+    assert load_flow(tmp_path)[1] == config
+
+
+def test_config_saved_with_every_familys_options_at_the_top_loads(tmp_path):
+    """Before families had their own options, every config held bins, bound and log_scale_bound."""
+    config = FlowConfig(flow="realnvp", num_layers=1, hidden_units=(4,), seed=1, options={"log_scale_bound": 2.0})
+    save_flow(make_flow(config), tmp_path)
+    config_path = tmp_path / "flow_config.json"
+    saved = {k: v for k, v in json.loads(config_path.read_text()).items() if k != "options"}
+    config_path.write_text(json.dumps({**saved, "bins": 16, "bound": 5.0, "log_scale_bound": 2.0}))
     assert load_flow(tmp_path)[1] == config
 
 
 def test_spline_bins_and_bound_round_trip(tmp_path):
-    config = FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), bins=5, bound=2.5)
+    config = FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), options={"bins": 5, "bound": 2.5})
     save_flow(make_flow(config), tmp_path)
     flow, loaded = load_flow(tmp_path)
     assert loaded == config and flow.config == config
@@ -150,19 +160,32 @@ def test_spline_bins_and_bound_round_trip(tmp_path):
 def test_flow_saved_before_log_scales_were_bounded_loads_unbounded(tmp_path):
     """Old saves have no log_scale_bound: they were trained unbounded and must load that way,
     or their log_prob would change wherever a log-scale is large."""
-    config = FlowConfig(flow="maf", num_layers=1, hidden_units=(4,), seed=1, log_scale_bound=None)
+    config = FlowConfig(flow="maf", num_layers=1, hidden_units=(4,), seed=1, options={"log_scale_bound": None})
     flow = make_flow(config)
     for variable in flow.trainable_variables:  # large log-scales, where the bound would bite
         variable.assign(variable * 8.0)
     save_flow(flow, tmp_path)
     config_path = tmp_path / "flow_config.json"
     saved = json.loads(config_path.read_text())
-    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k != "log_scale_bound"}))
+    config_path.write_text(json.dumps({k: v for k, v in saved.items() if k != "options"}))  # the old layout
     loaded, loaded_config = load_flow(tmp_path)
-    assert loaded_config.log_scale_bound is None
+    assert loaded_config.options["log_scale_bound"] is None
     x = make_moons(200, seed=9) * 3
     np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
     bounded = make_flow(FlowConfig(flow="maf", num_layers=1, hidden_units=(4,), seed=1))
     bounded.bijector.bijectors[0]._shift_and_log_scale_fn.set_weights(
         flow.bijector.bijectors[0]._shift_and_log_scale_fn.get_weights())
     assert not np.allclose(bounded.log_prob(x).numpy(), flow.log_prob(x).numpy(), atol=1e-3)
+
+
+def test_actnorm_flow_round_trips_initialized(tmp_path):
+    from flowlab.flows import initialize_actnorms
+
+    config = FlowConfig(flow="realnvp", num_layers=1, hidden_units=(4,), seed=1, options={"actnorm": True})
+    flow = make_flow(config)
+    initialize_actnorms(flow, make_moons(500, seed=2))
+    save_flow(flow, tmp_path)
+    loaded, loaded_config = load_flow(tmp_path)
+    assert loaded_config == config and bool(loaded.bijector.bijectors[0].initialized.numpy())
+    x = make_moons(50, seed=3)
+    np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
