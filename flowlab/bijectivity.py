@@ -176,29 +176,38 @@ def check_bijection(f: Map, domain: Any, *, inverse: Map | None = None) -> Verdi
     if inverse is not None and not callable(inverse):
         raise ValueError(f"inverse must be a function or None, got {type(inverse).__name__}")
     x, axes = grid(box)
-    d = x.shape[1]
     y = _values(f, x)
-    k = y.shape[1]
-    width = min(high - low for low, high in box)
+    verdict = _shape_and_values(f, box, x, y, axes)
+    if verdict is None:
+        centre = np.array([(low + high) / 2 for low, high in box])
+        width = min(high - low for low, high in box)
+        verdict = _one_dimensional(f, x, y) if x.shape[1] == 1 else _several_dimensions(f, x, y, axes, centre, width)
+    if not verdict.bijective or inverse is None:
+        return verdict
+    return _round_trip(inverse, x, y, verdict)
+
+
+def _shape_and_values(f: Map, box: list[tuple[float, float]], x: np.ndarray, y: np.ndarray,
+                      axes: list[np.ndarray]) -> Verdict | None:
+    """The verdict when f is not finite on the grid or changes the number of dimensions, else None."""
     bad = ~np.all(np.isfinite(y), axis=1)
     if bad.any():
         return Verdict(False, f"f is not finite at x = {_show(x[np.argmax(bad)])}: it is not defined on all of "
                               "the domain.")
+    d, k = x.shape[1], y.shape[1]
+    if k == d:
+        return None
     centre = np.array([(low + high) / 2 for low, high in box])
-    if k != d:
-        jacobian = _jacobians(y, axes)[np.argmin(np.linalg.norm(x - centre, axis=1))]
-        witness = _null_witness(f, centre, jacobian, width) if k < d else ""
-        return Verdict(False, f"f takes {d} numbers to {k}: a bijector needs as many outputs as inputs"
-                              f"{witness}.")
-    if d == 1:
-        verdict = _one_dimensional(f, x, y)
-    else:
-        verdict = _several_dimensions(f, x, y, axes, centre, width)
-    if not verdict.bijective or inverse is None:
-        return verdict
+    jacobian = _jacobians(y, axes)[np.argmin(np.linalg.norm(x - centre, axis=1))]
+    witness = _null_witness(f, centre, jacobian, min(high - low for low, high in box)) if k < d else ""
+    return Verdict(False, f"f takes {d} numbers to {k}: a bijector needs as many outputs as inputs{witness}.")
+
+
+def _round_trip(inverse: Map, x: np.ndarray, y: np.ndarray, verdict: Verdict) -> Verdict:
+    """``verdict`` with the round trip added, or the failure of ``inverse(f(x)) = x`` on the grid."""
     back = _values(inverse, y, argument="inverse")
     if back.shape != x.shape:
-        return Verdict(False, f"inverse returns {back.shape[1]} numbers per point; f takes {d}.")
+        return Verdict(False, f"inverse returns {back.shape[1]} numbers per point; f takes {x.shape[1]}.")
     error = np.linalg.norm(back - x, axis=1)
     worst = int(np.argmax(error))
     if error[worst] > 1e-6 * (1.0 + np.abs(x).max()):

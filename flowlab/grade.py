@@ -25,17 +25,19 @@ copy of flowlab's sources: everything needed, so a job runs on any
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import nbformat
 
 from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from flowlab._validate import LIMITS
 from flowlab.grade_prepare import prepare, scan
 from flowlab.grade_records import STATUSES, Grade, Job, Reference
 from flowlab.grade_reports import TABLE_HEAD, csv_row, keep, write_feedback, write_tables
@@ -146,10 +148,9 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     handed it in and when, from a roster or the LMS) fills the ``student_id`` column and, with
     ``late_policy`` (:mod:`flowlab.late`), each row's lateness and penalty, old rows' too.
     Returns this run's grades, sorted (skipped submissions are not among them)."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    if workers is not None:
+        LIMITS["workers"].check("workers", workers)
+    LIMITS["timeout"].check("timeout", timeout)
     reference = Path(reference)
     reference_text = reference.read_text()
     names = list(Reference.from_text(reference_text).cells)
@@ -158,30 +159,43 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
     book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
     handins = dict(handins or {})
-    for key, row in book.rows.items():  # a roster or a late policy given on a later run reaches earlier rows
-        if key in handins:
-            row.student_id = handins[key].student_id or row.student_id
-            if late_policy != NO_POLICY:  # a run without one keeps the lateness rows were given
-                _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
+    _update_earlier_rows(book, handins, late_policy)
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
                                      names=[book.key(p) for p in unique])
             if force or not book.finished(job.submission, content_digest(job.content))]
-    own = executor is None
-    pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     grades: list[Grade] = []
-    try:
+    with _pool(executor, workers) as pool:
         _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy)
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM): end the notebooks still running, keep the rows
-        stop_running()
-        raise
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
     grades.sort(key=lambda g: g.submission)
     book.save()  # student ids given on this run reach the rows of earlier runs too
     write_tables([_from_row(book.rows[key]) for key in sorted(book.rows)], out_dir, names)
     return grades
+
+
+@contextlib.contextmanager
+def _pool(executor: concurrent.futures.Executor | None, workers: int | None) -> Iterator[concurrent.futures.Executor]:
+    """``executor``, or a thread pool of ``workers`` that is shut down afterwards; an interrupted
+    run (Ctrl-C, SIGTERM) ends the notebooks still running, and the rows graded stay."""
+    pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    try:
+        yield pool
+    except BaseException:
+        stop_running()
+        raise
+    finally:
+        if executor is None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _update_earlier_rows(book: Gradebook, handins: Mapping[str, Handin], late_policy: LatePolicy) -> None:
+    """A roster or a late policy given on a later run reaches the rows graded before; a run
+    without a policy keeps the lateness those rows were given."""
+    for key, row in book.rows.items():
+        if key in handins:
+            row.student_id = handins[key].student_id or row.student_id
+            if late_policy != NO_POLICY:
+                _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
 
 
 def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,

@@ -360,7 +360,7 @@ def test_grade_all_accepts_any_executor(tmp_path, reference):
     with ThreadPoolExecutor(1) as executor:
         grades = grade_all([tmp_path / "s" / "lab.ipynb"], reference, tmp_path / "out", executor=executor)
     assert [g.status for g in grades] == ["unreadable"]
-    with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="workers must be an integer from 1 to 1,024, got 0"):
         grade_all([], reference, tmp_path / "out", workers=0)
 
 
