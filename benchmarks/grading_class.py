@@ -103,7 +103,8 @@ for cell in nbformat.read(str(STUDENT), as_version=4).cells:  # the reference's 
 nb = one_epoch(solution())  # issue 25's forged case: the entry point replaced indirectly, the seal genuine
 kinds["victor"] = insert_after(nb, find(nb, SETUP), (
     "import importlib\nchecker = importlib.import_module('flowlab.' + 'checks')\n"
-    f"vars(checker)['_T' + 'ABLE']['train' + 'ing'] = lambda ns: {TRAINING_LINE!r}"))
+    "registry = vars(checker)['_REG' + 'ISTRY']\nreal = registry['train' + 'ing']\n"
+    f"registry['train' + 'ing'] = type(real)(real.name, lambda ns: {TRAINING_LINE!r}, real.points, (), ())"))
 kinds["wendy"] = solution()  # honest, handed in late
 kinds["xavier"] = solution()  # resubmitted: the first try below is the student version, the second this
 kinds["yolanda"] = insert_after(solution(), find(solution(), SETUP), (

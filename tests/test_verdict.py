@@ -75,7 +75,9 @@ def _ok_line(name: str) -> str:
 
 FORGE_TRAINING = ("import importlib\n"
                   "checker = importlib.import_module('flowlab.' + 'checks')\n"
-                  "vars(checker)['_T' + 'ABLE']['train' + 'ing'] = lambda ns: {line!r}\n")
+                  "registry = vars(checker)['_REG' + 'ISTRY']\n"
+                  "real = registry['train' + 'ing']\n"
+                  "registry['train' + 'ing'] = type(real)(real.name, lambda ns: {line!r}, real.points, (), ())\n")
 
 
 def _forged(extra: str = "") -> nbformat.NotebookNode:
