@@ -102,8 +102,14 @@ def test_solution_passes_every_check(graded):
 def test_untouched_student_version_fails_every_answer_dependent_check_clearly(graded):
     results = dict(graded["bob"].results)
     assert list(results) == list(checks.CHECKS)
-    # zdist is given by the sheet (no TODO), so its check passes; every other one depends on an answer
+    # zdist is given by the sheet (no TODO), so its check passes; td and zsamples are given too, and
+    # with the reference's `b` standing in for the missing one their check passes and says so
     assert results.pop("base_distribution") is None
+    assert results.pop("transformed_distribution") is None
+    assert "transformed_distribution: judged with the reference's `b` (yours failed bijectors)" in graded["bob"].notes
+    # a check whose names the stand-ins cannot supply says what the student has to do
+    assert results.pop("loss_and_optimizer") == "`model` is not compiled. Hint: model.compile(optimizer=..., loss=...)."
+    assert "the `training` check has not passed" in results.pop("flow_samples")
     for name, message in results.items():
         assert "not defined. Hint: answer the TODO in the cell above" in message, (name, message)
 
@@ -126,7 +132,7 @@ def test_tables_for_the_gradebook(graded, tmp_path):
     points = nbformat.read(str(STUDENT), as_version=4)
     total = sum(c.metadata.flowlab.get("points", 1) for c in points.cells if check_name(c))
     assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},15/15,0,,pass,")
-    assert rows[2].startswith("bob.ipynb,,graded,1,0,1,") and ",FAIL: " in rows[2]
+    assert rows[2].startswith("bob.ipynb,,graded,2,0,2,") and ",FAIL: " in rows[2]
     markdown = md_path.read_text()
     assert f"| alice.ipynb | graded | {total:g}/{total:g} |" in markdown
     assert "**bob.ipynb**, moons_data: `data` not defined" in markdown

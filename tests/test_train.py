@@ -47,7 +47,7 @@ def test_same_seed_same_numbers(small_config, family):
     data = make_moons(1000, seed=0)
     losses = []
     for _ in range(2):
-        flow = make_flow(dataclasses.replace(small_config, flow=family))
+        flow = make_flow(dataclasses.replace(small_config, flow=family, options={}))  # the family's defaults
         losses.append(train.fit(flow, data, SHORT, progress=False).history["loss"])
     assert losses[0] == losses[1]
 

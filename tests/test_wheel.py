@@ -98,8 +98,9 @@ def test_check_gives_the_untouched_handout_only_what_it_earns(installed, work):
     result = _run([str(installed / "flowlab"), "check", "untouched.ipynb"], cwd=work)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[-1] == f"graded: 1/{_max_points():g} points, 1 of 15 checks passed", result.stdout
+    assert lines[-1] == f"graded: 2/{_max_points():g} points, 2 of 15 checks passed", result.stdout
     assert any(line.startswith("base_distribution") and line.endswith("pass") for line in lines)
+    assert "note: transformed_distribution: judged with the reference's `b` (yours failed bijectors)" in lines
     assert "not defined. Hint: answer the TODO in the cell above" in result.stdout
 
 
@@ -111,5 +112,5 @@ def test_grade_grades_both(installed, work):
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
     total = f"{_max_points():g}"
     assert (rows["solution.ipynb"]["status"], rows["solution.ipynb"]["points"]) == ("graded", total)
-    assert (rows["untouched.ipynb"]["status"], rows["untouched.ipynb"]["points"]) == ("graded", "1")
+    assert (rows["untouched.ipynb"]["status"], rows["untouched.ipynb"]["points"]) == ("graded", "2")
     assert (work / "grades" / "submissions" / "untouched" / "feedback.md").is_file()
