@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -366,12 +367,23 @@ class VariationalDequantizer(tf.Module):
         couplings = _validate.positive_int("couplings", couplings)
         hidden = _validate.positive_int("hidden_channels", hidden_channels)
         seed = _validate.non_negative_int("seed", seed)
-        #: The arguments it was made with: what :func:`flowlab.io.save_image_flow` writes.
-        self.config = {"shape": list(self.shape[:2]), "couplings": couplings, "hidden_channels": hidden,
-                       "seed": seed, "levels": self.levels}
+        self.couplings, self.hidden_channels, self.seed = couplings, hidden, seed
         self.masks = [tf.constant(checkerboard(self.shape, i % 2)[None]) for i in range(couplings)]
         self.nets = [_ConvNet(self.shape, 3, 2, hidden, seed, 900 + i, f"{name}_net_{i}") for i in range(couplings)]
         self.base = tfd.Logistic(0.0, 1.0)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The arguments it was made with, as plain JSON values: what
+        :func:`flowlab.io.save_image_flow` writes (a dict kept as an attribute would be wrapped
+        by tf.Module's tracking, which json cannot write on some TensorFlow versions).
+
+        Example:
+            >>> VariationalDequantizer((2, 2), couplings=1, hidden_channels=4).config
+            {'shape': [2, 2], 'couplings': 1, 'hidden_channels': 4, 'seed': 0, 'levels': 17}
+        """
+        return {"shape": [int(self.shape[0]), int(self.shape[1])], "couplings": self.couplings,
+                "hidden_channels": self.hidden_channels, "seed": self.seed, "levels": self.levels}
 
     def sample(self, pixels: tf.Tensor, eps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Noise ``u`` for ``pixels`` (shape (n, h*w)) from base draws ``eps`` (same shape, standard
