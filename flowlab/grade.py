@@ -55,8 +55,16 @@ _PACKAGE = Path(__file__).resolve().parent
 _prepare, _verdicts, _failure_message = prepare, verdicts, failure_message
 
 def flowlab_sources(package: Path = _PACKAGE) -> tuple[tuple[str, bytes], ...]:
-    """flowlab's Python sources, name -> bytes (what each submission gets a private copy of)."""
-    return tuple((p.name, p.read_bytes()) for p in sorted(package.glob("*.py")))
+    """flowlab's Python sources, path below the package (subpackages included, POSIX
+    separators) -> bytes: what each submission gets a private copy of.
+
+    Example:
+        >>> names = [name for name, _ in flowlab_sources()]
+        >>> "checks.py" in names and "__init__.py" in names
+        True
+    """
+    return tuple((p.relative_to(package).as_posix(), p.read_bytes()) for p in sorted(package.rglob("*.py"))
+                 if "__pycache__" not in p.parts)
 
 
 def grade_job(job: Job) -> Grade:

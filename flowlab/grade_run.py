@@ -131,6 +131,7 @@ def _lay_out(work: Path, job: Job) -> Path:
     package = grader / "flowlab"
     package.mkdir(parents=True)
     for name, data in job.sources:
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_bytes(data)
     (grader / f"{PLUGIN}.py").write_bytes(dict(job.sources)["_nbval_plugin.py"])
     startup = work / "ipython" / "profile_default" / "startup"
@@ -138,7 +139,8 @@ def _lay_out(work: Path, job: Job) -> Path:
     (startup / "00-flowlab-grading.py").write_text(
         "import flowlab.checks  # takes the grading key out of the environment before any cell runs\n"
         "import flowlab.verdict  # and where to hand the trained flow over\n")
-    for folder in (package, grader, startup):
+    subpackages = sorted((path for path in package.rglob("*") if path.is_dir()), reverse=True)  # deepest first
+    for folder in (*subpackages, package, grader, startup):
         for path in folder.iterdir():
             if path.is_file():
                 path.chmod(0o444)

@@ -71,3 +71,27 @@ def test_an_interrupted_class_run_ends_its_running_notebooks_at_once(tmp_path, m
         grade_all(sorted((tmp_path / "class").rglob("*.ipynb")), mini_reference, tmp_path / "out", workers=2,
                   timeout=600, progress=interrupt_once_the_kernel_runs)
     assert time.monotonic() - start < 120  # not the 600 s timeout
+
+
+def test_the_private_copy_holds_subpackages_read_only(tmp_path):
+    """Each submission imports a private, read-only copy of flowlab: a subpackage flowlab gains
+    must be in it too, or the kernel would import it from elsewhere (or not at all)."""
+    from flowlab.grade_run import _lay_out
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "_nbval_plugin.py", "sub/__init__.py", "sub/part.py"):
+        (package / name).write_text(f"# {name}\n")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "stale.py").write_text("")
+    sources = flowlab_sources(package)
+    assert [name for name, _ in sources] == ["__init__.py", "_nbval_plugin.py", "sub/__init__.py", "sub/part.py"]
+    work = tmp_path / "work"
+    work.mkdir()
+    copy = _lay_out(work, Job("lab.ipynb", b"{}", "{}", sources, timeout=30))
+    assert (copy / "sub" / "part.py").read_text() == "# sub/part.py\n"
+    assert not os.access(copy / "sub" / "part.py", os.W_OK) or os.geteuid() == 0
+    assert (copy / "sub").stat().st_mode & 0o777 == 0o555
+    from flowlab.grade_run import remove
+    remove(work)  # the read-only copy is still removable
+    assert not work.exists()
