@@ -17,7 +17,8 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import FAMILIES, Flow
+from flowlab.flows import FAMILIES, Flow, _density_steps
+from flowlab.flows import _kind_name as _kind
 from flowlab.measure import grid
 
 tfd, tfb = tfp.distributions, tfp.bijectors
@@ -37,18 +38,6 @@ class Stage:
     points: np.ndarray
 
 
-def _kind(value: object) -> str:
-    """Class name without TFP's private prefix (``_Chain`` and ``Chain`` are one kind)."""
-    return type(value).__name__.lstrip("_")
-
-
-def _flatten(bijector: tfb.Bijector) -> list[tfb.Bijector]:
-    """A chain's bijectors in the order the chain applies them forward (nested chains opened)."""
-    if _kind(bijector) == "Chain":
-        return [inner for b in reversed(bijector.bijectors) for inner in _flatten(b)]
-    return [bijector]
-
-
 def bijectors_in_sampling_order(flow: tfd.TransformedDistribution) -> list[tfb.Bijector]:
     """The flow's bijectors in the order sampling applies them, base to data.
 
@@ -62,7 +51,7 @@ def bijectors_in_sampling_order(flow: tfd.TransformedDistribution) -> list[tfb.B
     """
     if _kind(flow) != "TransformedDistribution" and not isinstance(flow, Flow):
         raise TypeError(f"flow must be a tfd.TransformedDistribution, got {type(flow).__name__}")
-    return _flatten(flow.bijector)
+    return _density_steps(flow.bijector)[::-1]  # sampling runs the density direction backwards
 
 
 def stage_name(bijector: tfb.Bijector) -> str:

@@ -168,8 +168,9 @@ def _density_steps(bijector: tfb.Bijector) -> list[tfb.Bijector]:
     return [bijector]
 
 
-def _kind_name(bijector: tfb.Bijector) -> str:
-    return type(bijector).__name__.lstrip("_")
+def _kind_name(value: object) -> str:
+    """Class name without TFP's private prefix (``_Chain`` and ``Chain`` are one kind)."""
+    return type(value).__name__.lstrip("_")
 
 
 def initialize_actnorms(flow: tfd.TransformedDistribution, x: np.ndarray) -> None:
@@ -183,9 +184,11 @@ def initialize_actnorms(flow: tfd.TransformedDistribution, x: np.ndarray) -> Non
         >>> np.round(flow.bijector.bijectors[0].loc.numpy(), 3).tolist()
         [1.0, 20.0]
     """
+    steps = _density_steps(flow.bijector)
+    pending = [i for i, step in enumerate(steps) if isinstance(step, ActNorm) and not bool(step.initialized.numpy())]
     value = tf.constant(np.asarray(x, dtype=np.float32))
-    for step in _density_steps(flow.bijector):
-        if isinstance(step, ActNorm) and not bool(step.initialized.numpy()):
+    for i, step in enumerate(steps[:pending[-1] + 1] if pending else []):  # no pass when none is pending
+        if i in pending:
             step.initialize(value.numpy())
         value = step.inverse(value)
 
