@@ -192,7 +192,7 @@ def test_variational_dequantization_tightens_the_bound_on_a_known_case():
     exact = -np.mean(np.log(normal.cdf(held_out + 1.0).numpy() - normal.cdf(held_out * 1.0).numpy()).sum(1))
     assert known["entropy"] < known["cross_entropy"] < known["uniform"]
     assert exact == pytest.approx(known["cross_entropy"], abs=0.05)  # the held-out points' own exact NLL
-    assert uniform_estimate == pytest.approx(known["uniform"], abs=0.05)
+    assert uniform_estimate == pytest.approx(known["uniform"], abs=0.03)
     # on the same points: never below their exact NLL (up to the noise draws), well below the uniform bound
     assert exact - 0.01 < variational < uniform_estimate - 0.2, (exact, variational, uniform_estimate)
 
