@@ -67,7 +67,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
-    from flowlab.flows import ACTIVATIONS, FAMILIES, FLOWS
+    from flowlab.flows import ACTIVATIONS, FLOWS
 
     moons = train.add_argument_group("the moons (--data moons)")
     moons.add_argument("--flow", choices=FLOWS, default=None, help="flow family (default: maf)")
@@ -76,10 +76,10 @@ def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
     moons.add_argument("--hidden-units", type=hidden_units, default=None,
                        help="hidden layer sizes of each network, comma-separated (default: 128,128)")
     moons.add_argument("--activation", choices=ACTIVATIONS, default=None, help="hidden activation (default: relu)")
-    for registered in FAMILIES.values():  # each family's own options, as it registered them
-        for name, text in registered.cli.items():
-            moons.add_argument(f"--{name.replace('_', '-')}", type=LIMITS[name].parse, default=None,
-                               help=f"{text}; --flow {registered.name} only (default: {registered.options[name]:g})")
+    for name, owners in _offered_options().items():  # the families' own options, each flag once
+        first = owners[0]
+        moons.add_argument(f"--{name.replace('_', '-')}", type=LIMITS[name].parse, default=None,
+                           help=f"{first.cli[name]}; {_flows(owners)} only (default: {first.options[name]:g})")
     moons.add_argument("--samples", type=LIMITS["samples"].parse, default=None,
                        help="training points (default: 10000)")
     moons.add_argument("--noise", type=LIMITS["noise"].parse, default=None, help="moons noise std (default: 0.05)")
@@ -212,17 +212,33 @@ def _train_moons(args: argparse.Namespace) -> int:
                                   f"{metrics['kl_to_exact']:.4f} nats; wrote {args.out}/")
 
 
+def _offered_options() -> dict[str, list]:
+    """Option name -> the families that offer it on the command line (their ``cli``), in
+    registration order: two families may share an option, and it is one flag."""
+    from flowlab.flows import FAMILIES
+
+    offered: dict[str, list] = {}
+    for registered in FAMILIES.values():
+        for name in registered.cli:
+            offered.setdefault(name, []).append(registered)
+    return offered
+
+
+def _flows(owners: list) -> str:
+    return " or ".join(f"--flow {registered.name}" for registered in owners)
+
+
 def _family_options(args: argparse.Namespace) -> dict | str:
     """The chosen family's own options given on the command line, or why one given is not its."""
     from flowlab.flows import FAMILIES
 
-    given = {name: (registered.name, getattr(args, name)) for registered in FAMILIES.values()
-             for name in registered.cli if getattr(args, name, None) is not None}
-    foreign = [(name, owner) for name, (owner, _) in given.items() if name not in FAMILIES[args.flow].options]
+    offered = _offered_options()
+    given = {name: getattr(args, name) for name in offered if getattr(args, name, None) is not None}
+    foreign = [name for name in given if name not in FAMILIES[args.flow].options]
     if foreign:
-        name, owner = foreign[0]
-        return f"argument --{name.replace('_', '-')}: applies to --flow {owner} only, not --flow {args.flow}"
-    return {name: value for name, (_, value) in given.items()}
+        return (f"argument --{foreign[0].replace('_', '-')}: applies to {_flows(offered[foreign[0]])} only, "
+                f"not --flow {args.flow}")
+    return given
 
 
 def _recorded_settings(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-untyped-def]

@@ -277,3 +277,16 @@ def test_train_digits_json_writes_metrics_figures_and_flow(tmp_path, capsys):
     assert flow.config.couplings == (1, 1, 1) and dequantizer is not None
     again = bits_per_dim_estimate(flow, load_digit_splits().test, dequantizer, draws=64, seed=1, importance=True)
     assert again.mean == pytest.approx(metrics["test_bits_per_dim"], abs=1e-4)  # the saved flow is the one scored
+
+
+def test_two_families_may_share_a_command_line_option(monkeypatch, tmp_path, capsys, no_training):
+    """A family option offered by two families is one flag (argparse refuses a flag twice), and
+    an option of neither chosen family names both owners."""
+    import dataclasses
+
+    from flowlab import flows
+
+    twin = dataclasses.replace(flows.FAMILIES["spline"], name="spline_twin")
+    monkeypatch.setitem(flows.FAMILIES, "spline_twin", twin)
+    assert _exit_status(["train", "--flow", "maf", "--bins", "4", "--out", str(tmp_path / "run")]) == 2
+    assert "argument --bins: applies to --flow spline or --flow spline_twin only, not --flow maf" in capsys.readouterr().err
