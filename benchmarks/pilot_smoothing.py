@@ -2,10 +2,11 @@
 global_clipnorm) and --noise/--noise-epochs (Gaussian noise of std --noise, in data units, added to
 each training batch and faded linearly to 0 over the first --noise-epochs epochs). Rows are appended
 to benchmarks/results/pilot_smoothing.jsonl; the figures are in benchmarks/README.md."""
-import sys, json, time, argparse
+import argparse
+import json
+import time
 import flowlab  # before TensorFlow
 from pathlib import Path
-import numpy as np
 import tensorflow as tf
 from flowlab import train as T
 from flowlab.flows import FlowConfig, make_flow
@@ -24,13 +25,11 @@ p.add_argument("--batch", type=int, default=128)
 p.add_argument("--tag", default="x")
 a = p.parse_args()
 
-orig_opt = T.TrainSettings.optimizer
 def optimizer(self, n):
-    spe = self.steps_per_epoch(n)
-    sched = T.learning_rate_schedule(self.learning_rate, self.epochs * spe, self.effective_warmup_epochs * spe)
-    kw = {}
-    if a.clip: kw["global_clipnorm"] = a.clip
-    return tf.keras.optimizers.Adam(sched, beta_2=a.beta2, **kw)
+    """flowlab's Adam (its warm-up + cosine schedule), with --beta2 and --clip."""
+    steps = self.steps_per_epoch(n)
+    schedule = T.learning_rate_schedule(self.learning_rate, self.epochs * steps, self.effective_warmup_epochs * steps)
+    return tf.keras.optimizers.Adam(schedule, beta_2=a.beta2, global_clipnorm=a.clip)
 T.TrainSettings.optimizer = optimizer
 
 orig_stream = T.batch_stream
@@ -45,9 +44,10 @@ def batch_stream(data, settings):
         frac = tf.maximum(0.0, 1.0 - tf.cast(i, tf.float32) / total)
         eps = tf.random.stateless_normal(tf.shape(x), seed=tf.stack([settings.seed + 7777, tf.cast(i, tf.int32)]))
         return x + a.noise * frac * eps, y
-    return ds.enumerate().map(lambda i, xy: add(i, xy))
+    return ds.enumerate().map(add)
 T.batch_stream = batch_stream
 
+Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
 for seed in a.seeds:
     for fam in a.families:
         data = flowlab.make_moons(10_000, seed=seed)
@@ -58,6 +58,5 @@ for seed in a.seeds:
         kl = evaluate(flow)["kl_to_exact"]
         row = dict(tag=a.tag, family=fam, seed=seed, kl=kl, train_s=s)
         print(json.dumps(row), flush=True)
-        Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
         with open("benchmarks/results/pilot_smoothing.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
