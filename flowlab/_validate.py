@@ -147,5 +147,4 @@ LIMITS: dict[str, Range] = {
     "memory_mb": Range(256, 1_048_576, integer=True),  # memory per graded notebook
     "workers": Range(1, 1024, integer=True),  # notebooks graded at once
     "percent": Range(0, 100),  # a late penalty per day, or its cap
-    "smoothing": Range(0, 1.0),  # early noise on the training data, in units of its spread
 }

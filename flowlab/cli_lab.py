@@ -18,7 +18,7 @@ __all__ = ["add_commands"]
 #: ``train``'s options that only the moons use, and their defaults (None in the parser, so that
 #: an option given with ``--data digits`` is noticed).
 MOONS_ONLY = {"flow": "maf", "layers": 3, "hidden_units": (128, 128), "activation": "relu", "samples": 10_000,
-              "noise": 0.05, "smoothing": None}  # smoothing None: TrainSettings
+              "noise": 0.05}
 #: Training images of the digits' default split (flowlab.digits.load_digit_splits).
 DIGITS_TRAINING_IMAGES = 1350
 #: ``train``'s options that only the digits use.
@@ -83,9 +83,6 @@ def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
     moons.add_argument("--samples", type=LIMITS["samples"].parse, default=None,
                        help="training points (default: 10000)")
     moons.add_argument("--noise", type=LIMITS["noise"].parse, default=None, help="moons noise std (default: 0.05)")
-    moons.add_argument("--smoothing", type=LIMITS["smoothing"].parse, default=None,
-                       help="std of the noise blurring the data during the warm-up, in units of the data's spread, "
-                            "fading to 0; 0 turns it off (default: 0.14)")
 
 
 def _add_digits_arguments(train: argparse.ArgumentParser) -> None:
@@ -153,8 +150,7 @@ def _settings(args: argparse.Namespace, default):  # type: ignore[no-untyped-def
     """TrainSettings from the options given, ``default``'s where none was given."""
     from dataclasses import replace
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "smoothing": args.smoothing}
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}
     return replace(default, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -249,7 +245,7 @@ def _recorded_settings(args: argparse.Namespace, settings) -> dict:  # type: ign
     """The options of a moons run as metrics.json records them."""
     recorded = {k: v for k, v in vars(args).items() if k not in DIGITS_ONLY and k not in ("handler", "family_options")}
     return {**recorded, "out": str(args.out), "hidden_units": list(args.hidden_units), "epochs": settings.epochs,
-            "batch_size": settings.batch_size, "learning_rate": settings.learning_rate, "smoothing": settings.smoothing}
+            "batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
 
 
 def _moons_figures(args, flow, data, losses, snapshots, entropy) -> None:  # type: ignore[no-untyped-def]

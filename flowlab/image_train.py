@@ -27,9 +27,8 @@ _BITS = 1.0 / (DIMS * math.log(2))
 
 #: How a digits flow trains by default (``flowlab train --data digits``): the moons' recipe (Adam
 #: warming up, then a cosine decay) at the batch size and rate measured best on the digits
-#: (``benchmarks/bench_digits.py``, figures in ``benchmarks/README.md``), with no smoothing: the
-#: dequantization's noise is the digits' own.
-DIGITS_SETTINGS = TrainSettings(epochs=60, batch_size=128, learning_rate=3e-3, smoothing=0.0)
+#: (``benchmarks/bench_digits.py``, figures in ``benchmarks/README.md``).
+DIGITS_SETTINGS = TrainSettings(epochs=60, batch_size=128, learning_rate=3e-3)
 
 
 def _logistic(uniform: tf.Tensor) -> tf.Tensor:
@@ -84,12 +83,8 @@ def fit_digits(flow: ImageFlow, splits: DigitSplits, settings: TrainSettings = D
     the lowest ``val_loss`` are restored at the end.
 
     Raises:
-        ValueError: if ``settings.smoothing`` is not 0 (the bound needs the pixels on their grid).
         flowlab.TrainingDiverged: if an epoch's loss is NaN or infinite.
     """
-    if settings.smoothing != 0:
-        raise ValueError(f"settings.smoothing must be 0 for the digits (the dequantized bound needs "
-                         f"integer pixels; dequantization is their noise), got {settings.smoothing!r}")
     train = _pixels("splits.train", splits.train).astype(np.float32)
     validation = _pixels("splits.validation", splits.validation).astype(np.float32)
     initialize_actnorms(flow, uniform_dequantize(train[:512], seed=settings.seed))

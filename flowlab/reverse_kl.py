@@ -130,8 +130,7 @@ def fit_reverse_kl(flow: tfd.TransformedDistribution | None = None, settings: Tr
     ``settings``: ``epochs * (n_points // batch_size)`` steps of ``batch_size`` fresh flow
     samples each, Adam on the same warm-up + cosine schedule, the same progress lines and NaN
     stop. The draws come from ``settings.seed`` and the step: the same settings and initial flow
-    give the same losses (with ``settings.deterministic``). ``settings.smoothing`` does not apply:
-    there are no data points to blur.
+    give the same losses (with ``settings.deterministic``).
 
     Raises:
         TrainingDiverged: if the loss becomes NaN or infinite.

@@ -29,7 +29,6 @@ __all__ = [
     "ProgressPrinter",
     "StopOnNaN",
     "batch_stream",
-    "smoothing_std",
     "run_training",
     "fit",
 ]
@@ -140,13 +139,7 @@ class TrainSettings:
     (:func:`batch_stream`), Adam warming up linearly over the first ``warmup_epochs`` epochs
     (None: ``epochs // 8``) to ``learning_rate``, then decaying along a cosine to zero, with
     ``steps_per_execution`` steps per call into TensorFlow (the same numbers, less Python
-    overhead).
-
-    ``smoothing`` blurs the data early: during the warm-up each training point gets Gaussian
-    noise whose standard deviation starts at ``smoothing`` times the data's spread (the root
-    mean of its coordinates' variances) and falls linearly to zero by the warm-up's end, so the
-    model first fits a coarse shape and then the data itself (0: off; no warm-up, no smoothing).
-    The defaults are the recipe chosen by ``benchmarks/bench_training.py`` and
+    overhead). The defaults are the recipe chosen by ``benchmarks/bench_training.py`` and
     ``benchmarks/bench_stalls.py``; what was measured and left out, and how often the affine
     flows still stall in a poor optimum, is in ``benchmarks/README.md``.
 
@@ -167,7 +160,6 @@ class TrainSettings:
     jit_compile: bool = False
     steps_per_execution: int = 20
     deterministic: bool = True
-    smoothing: float = 0.14
 
     def __post_init__(self):
         _validate.positive_int("epochs", self.epochs)
@@ -177,7 +169,6 @@ class TrainSettings:
             _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
         _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
-        _validate.LIMITS["smoothing"].check("smoothing", self.smoothing)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")
         if self.effective_warmup_epochs >= self.epochs:
@@ -218,8 +209,7 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     """``(points, fake zero labels)`` batches for :func:`fit`: each epoch is a fresh order of
     ``data`` (seeded by ``settings.seed`` and the epoch) cut into full batches; the last
     ``len(data) % batch_size`` points of that order sit the epoch out (the next epoch
-    reshuffles all of them). During the warm-up the points carry ``settings.smoothing``'s
-    fading noise (seeded the same way); afterwards they are the data's own.
+    reshuffles all of them).
 
     Every batch has the same, static shape and tf.data's autotuning is off: the training step is
     traced once, and no background thread outlives ``fit`` (why, measured: ``benchmarks/README.md``).
@@ -235,49 +225,16 @@ def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     batch_size, seed = settings.batch_size, settings.seed
     steps = settings.steps_per_epoch(len(data))
     points = tf.constant(data, dtype=tf.float32)
-    noise_std = smoothing_std(data, settings)
-    scales = tf.constant(noise_std)
 
-    def epoch_batches(epoch: tf.Tensor, smoothed: bool) -> tf.data.Dataset:
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(len(data)), seed=tf.stack([seed, epoch]))
         batches = tf.reshape(tf.gather(points, order[:steps * batch_size]), [steps, batch_size, -1])
-        if smoothed:
-            batches += _smoothing_noise(tf.shape(batches), epoch, seed) * scales[epoch * steps:(epoch + 1) * steps]
         return tf.data.Dataset.from_tensor_slices((batches, tf.zeros([steps, batch_size])))
 
-    warm = settings.effective_warmup_epochs if len(noise_std) else 0
     options = tf.data.Options()
     options.autotune.enabled = False
-    smoothed = tf.data.Dataset.range(warm, output_type=tf.int32).flat_map(
-        lambda epoch: epoch_batches(epoch, smoothed=warm > 0))
-    plain = tf.data.Dataset.range(warm, settings.epochs, output_type=tf.int32).flat_map(
-        lambda epoch: epoch_batches(epoch, smoothed=False))
-    return smoothed.concatenate(plain).with_options(options)
-
-
-def smoothing_std(data: np.ndarray, settings: TrainSettings) -> np.ndarray:
-    """The smoothing noise's standard deviation at each warm-up step, shaped ``(steps, 1, 1)``
-    to scale a run of batches: ``settings.smoothing`` times the data's spread, falling linearly
-    to zero over the warm-up; empty when nothing is smoothed.
-
-    Example:
-        >>> data = np.array([[0.0, 0.0], [2.0, 2.0]] * 4, dtype=np.float32)  # spread 1
-        >>> smoothing_std(data, TrainSettings(epochs=16, batch_size=4, smoothing=0.5)).ravel()
-        array([0.5  , 0.375, 0.25 , 0.125], dtype=float32)
-    """
-    warm_steps = settings.effective_warmup_epochs * settings.steps_per_epoch(len(data))
-    if settings.smoothing == 0 or warm_steps == 0:
-        return np.zeros([0, 1, 1], np.float32)
-    spread = float(np.sqrt(np.mean(np.var(data, axis=0))))
-    fade = 1.0 - np.arange(warm_steps) / warm_steps
-    return (settings.smoothing * spread * fade).astype(np.float32).reshape(-1, 1, 1)
-
-
-def _smoothing_noise(shape: tf.Tensor, epoch: tf.Tensor, seed: int) -> tf.Tensor:
-    """Standard normal noise for one epoch's batches, a stream of its own: the shuffles use the
-    seed pairs (seed, epoch), this one (seed, epoch + 2**32)."""
-    pair = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) + 2**32])
-    return tf.random.stateless_normal(shape, seed=pair)
+    return (tf.data.Dataset.range(settings.epochs, output_type=tf.int32).flat_map(epoch_batches)
+            .with_options(options))
 
 
 @contextlib.contextmanager

@@ -101,13 +101,10 @@ def _exit_status(argv: list[str]) -> int:
     (["--bins", "many"], "argument --bins: "),
     (["--bound", "0"], "argument --bound: must be a number from 0.5 to 100, got '0'"),
     (["--bound", "inf"], "argument --bound: "),
-    (["--smoothing", "-0.1"], "argument --smoothing: must be a number from 0 to 1, got '-0.1'"),
-    (["--smoothing", "nan"], "argument --smoothing: "),
     # options of the other data set, of the other family, and the digits' own
     (["--data", "pictures"], "argument --data: invalid choice: 'pictures'"),
     (["--data", "digits", "--flow", "maf"], "argument --flow: applies to --data moons only, not --data digits"),
     (["--data", "digits", "--samples", "500"], "argument --samples: applies to --data moons only"),
-    (["--data", "digits", "--smoothing", "0.1"], "argument --smoothing: applies to --data moons only"),
     (["--couplings", "1,1,1"], "argument --couplings: applies to --data digits only, not --data moons"),
     (["--flow", "maf", "--bins", "4"], "argument --bins: applies to --flow spline only, not --flow maf"),
     (["--data", "digits", "--couplings", "1,2"], "argument --couplings: must be 3 comma-separated integers"),
@@ -178,19 +175,6 @@ def test_epochs_1_trains_without_warm_up(tmp_path, monkeypatch):
     assert settings.epochs == 1 and settings.effective_warmup_epochs == 0
     assert float(settings.optimizer(400).learning_rate) == pytest.approx(settings.learning_rate)  # at step 0
     assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
-
-
-@pytest.mark.parametrize("given, expected", [([], train.TrainSettings().smoothing), (["--smoothing", "0"], 0.0),
-                                             (["--smoothing", "0.3"], 0.3)])
-def test_smoothing_reaches_the_training_settings(given, expected, tmp_path, monkeypatch):
-    runs = []
-
-    def capture(flow, data, settings, **kwargs):
-        runs.append(settings)
-        raise train.TrainingDiverged("stopped by the test before training")
-    monkeypatch.setattr(train, "fit", capture)
-    assert cli.main([*TINY, *given, "--out", str(tmp_path), "--json"]) == 1
-    assert [settings.smoothing for settings in runs] == [expected]
 
 
 def test_divergence_exits_1_with_message(monkeypatch, tmp_path, capsys):

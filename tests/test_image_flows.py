@@ -206,16 +206,9 @@ def trained():
     flow = make_image_flow(ImageFlowConfig(**SMALL, transform="spline"))
     dequantizer = VariationalDequantizer(couplings=1, hidden_channels=4)
     history = fit_digits(flow, splits, TrainSettings(epochs=3, batch_size=64, learning_rate=1e-2,
-                                                     steps_per_execution=5, smoothing=0.0), dequantizer=dequantizer,
+                                                     steps_per_execution=5), dequantizer=dequantizer,
                          progress=False)
     return flow, dequantizer, history.history, splits
-
-
-def test_training_refuses_smoothing_the_pixels():
-    """The bound is on integer pixels: the moons' early smoothing would push them off their grid."""
-    flow = make_image_flow(ImageFlowConfig(**SMALL))
-    with pytest.raises(ValueError, match=r"settings.smoothing must be 0 for the digits .*got 0.14"):
-        fit_digits(flow, load_digit_splits(), TrainSettings(epochs=3, smoothing=0.14), progress=False)
 
 
 def test_training_lowers_the_bound_and_keeps_the_best_epoch(trained):

@@ -123,9 +123,6 @@ def test_schedule_without_warm_up_starts_at_the_peak():
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs must be < epochs"),
     ({"epochs": 8, "warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, got -1"),
-    ({"smoothing": -0.1}, r"smoothing must be a number from 0 to 1, got -0.1"),
-    ({"smoothing": 2}, r"smoothing must be a number from 0 to 1, got 2"),
-    ({"smoothing": "0.1"}, r"smoothing must be a number from 0 to 1, got '0.1'"),
 ])
 def test_settings_reject_bad_values(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
@@ -152,37 +149,6 @@ def test_batch_stream_cuts_each_epoch_from_a_fresh_seeded_order():
     np.testing.assert_array_equal(np.stack(batches), np.stack(again))
     labels = np.concatenate([y.numpy() for _, y in stream])
     assert labels.shape == (24,) and not labels.any()
-
-
-def test_smoothing_fades_linearly_over_the_warm_up_in_units_of_the_spread():
-    data = np.repeat(np.array([[-3.0, 1.0], [3.0, -1.0]], np.float32), 50, axis=0)  # variances 9 and 1
-    settings = train.TrainSettings(epochs=16, batch_size=25, smoothing=0.2)  # 2 warm-up epochs of 4 steps
-    spread = math.sqrt((9 + 1) / 2)
-    np.testing.assert_allclose(train.smoothing_std(data, settings).ravel(),
-                               0.2 * spread * np.array([8, 7, 6, 5, 4, 3, 2, 1]) / 8, rtol=1e-6)
-    assert train.smoothing_std(data, train.TrainSettings(epochs=16, batch_size=25, smoothing=0)).size == 0
-    assert train.smoothing_std(data, train.TrainSettings(epochs=7, batch_size=25)).size == 0  # no warm-up
-
-
-def test_batch_stream_smooths_the_warm_up_batches_only():
-    """The noise on each warm-up batch has the scheduled std; later batches are the data's own
-    points; the same seed gives the same noise, another seed other noise."""
-    data = make_moons(20_000, seed=4)
-    settings = train.TrainSettings(epochs=16, batch_size=5_000, seed=2, smoothing=0.5)
-    plain = [x.numpy() for x, _ in train.batch_stream(data, dataclasses.replace(settings, smoothing=0.0))]
-    smoothed = [x.numpy() for x, _ in train.batch_stream(data, settings)]
-    noise = np.stack(smoothed) - np.stack(plain)
-    scheduled = train.smoothing_std(data, settings).ravel()
-    warm = len(scheduled)
-    assert warm == 8 and len(smoothed) == 64
-    np.testing.assert_allclose(noise[:warm].std(axis=(1, 2)), scheduled, rtol=0.03)
-    assert np.all(np.abs(noise[:warm].mean(axis=(1, 2))) < 0.03 * scheduled)
-    assert not noise[warm:].any()
-    again = [x.numpy() for x, _ in train.batch_stream(data, settings)]
-    np.testing.assert_array_equal(np.stack(smoothed), np.stack(again))
-    other = [x.numpy() for x, _ in train.batch_stream(data, dataclasses.replace(settings, seed=3))]
-    other_plain = [x.numpy() for x, _ in train.batch_stream(data, dataclasses.replace(settings, seed=3, smoothing=0.0))]
-    assert not np.allclose(np.stack(other)[:warm] - np.stack(other_plain)[:warm], noise[:warm])
 
 
 def test_batch_size_larger_than_data_is_named():
