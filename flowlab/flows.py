@@ -270,52 +270,12 @@ def _log_scale_bound(bound: float | None) -> float | None:
     return None if bound is None else _validate.finite_float("log_scale_bound", bound, minimum=0.0, strict=True)
 
 
-def _spread_hinges(dense: tf.keras.layers.Dense, seed: int) -> None:
-    """Set a built ``dense`` layer's biases so that each unit's hinge, the plane where
-    ``w_j . x + b_j = 0``, passes through its own point ``c_j`` drawn (seeded) from a standard
-    normal: ``b_j = -w_j . c_j``.
-
-    Zero biases put every hinge of a conditioner's first ReLU layer through the origin, so the
-    network starts as a function of only two pieces per input direction and has to move its
-    biases before it can bend where the data are; spread, the bends start across the data.
-
-    Example:
-        >>> dense = tf.keras.layers.Dense(3, kernel_initializer="ones")
-        >>> dense.build((None, 1))
-        >>> _spread_hinges(dense, seed=0)
-        >>> hinges = -dense.bias.numpy() / dense.kernel.numpy()[0]  # where each unit bends
-        >>> bool(np.all(hinges != 0) and len(set(hinges.round(6))) == 3)
-        True
-    """
-    points = tf.random.stateless_normal(dense.kernel.shape, seed=[seed, 7], dtype=dense.kernel.dtype)
-    dense.bias.assign(-tf.reduce_sum(points * dense.kernel, axis=0))
-
-
-class _HingedDense(tf.keras.layers.Dense):
-    """A Dense layer whose biases start from :func:`_spread_hinges` (seeded by ``hinge_seed``)."""
-
-    def __init__(self, units: int, hinge_seed: int, **kwargs):
-        super().__init__(units, **kwargs)
-        self.hinge_seed = hinge_seed
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        _spread_hinges(self, self.hinge_seed)
-
-
 class _BoundedMADE(tfb.AutoregressiveNetwork):
-    """A MADE with two outputs per unit, (shift, log-scale), its log-scale through :func:`soft_clamp`,
-    and its first layer's hinges spread (:func:`_spread_hinges`, seeded by ``hinge_seed``)."""
+    """A MADE with two outputs per unit, (shift, log-scale), its log-scale through :func:`soft_clamp`."""
 
-    def __init__(self, log_scale_bound: float | None, hinge_seed: int, **kwargs):
+    def __init__(self, log_scale_bound: float | None, **kwargs):
         super().__init__(params=2, **kwargs)
         self._log_scale_bound = log_scale_bound
-        self._hinge_seed = hinge_seed
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        first = next(layer for layer in self._network.layers if isinstance(layer, tf.keras.layers.Dense))
-        _spread_hinges(first, self._hinge_seed)  # the kernel is masked already, so are the hinges
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         shift, log_scale = tf.unstack(super().call(x), num=2, axis=-1)
@@ -363,8 +323,8 @@ def maf_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128), 
     log_scale_bound = _log_scale_bound(log_scale_bound)
     layers = []
     for i in range(num_layers):
-        made = _BoundedMADE(log_scale_bound, hinge_seed=_layer_seed(seed, i), hidden_units=list(hidden_units),
-                            activation=activation, kernel_initializer=_glorot(seed, i))
+        made = _BoundedMADE(log_scale_bound, hidden_units=list(hidden_units), activation=activation,
+                            kernel_initializer=_glorot(seed, i))
         layers.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(made), name=f"iaf_{i}") if invert
                       else tfb.MaskedAutoregressiveFlow(made, name=f"maf_{i}"))
     return _with_permutations(layers, ndim, "iaf_chain" if invert else "maf_chain", actnorm)
@@ -388,11 +348,8 @@ class _CouplingNetwork(tf.Module):
     def __init__(self, hidden_units: tuple[int, ...], activation: str, outputs: int, seed: int,
                  layer: int, name: str):
         super().__init__(name=name)
-        # The first layer's hinges start spread over the data, not all through the origin.
-        layers = [_HingedDense(hidden_units[0], _layer_seed(seed, layer), activation=activation,
-                               kernel_initializer=_glorot(seed, layer, 0))]
-        layers += [tf.keras.layers.Dense(units, activation=activation, kernel_initializer=_glorot(seed, layer, j))
-                   for j, units in enumerate(hidden_units[1:], start=1)]
+        layers = [tf.keras.layers.Dense(units, activation=activation, kernel_initializer=_glorot(seed, layer, j))
+                  for j, units in enumerate(hidden_units)]
         # The last layer starts at zero, so every coupling starts as the identity.
         layers.append(tf.keras.layers.Dense(outputs, kernel_initializer="zeros"))
         self.network = tf.keras.Sequential(layers)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from flowlab import _validate
 from flowlab.flows import ACTIVATIONS
-from flowlab.train import TrainSettings, batch_stream, run_training
+from flowlab.train import TrainSettings, batch_stream, learning_rate_schedule, run_training
 
 __all__ = ["NOISE_DIM", "GAN", "fit_gan"]
 
@@ -120,7 +120,9 @@ ADAM_BETA_1 = 0.5
 
 
 def _adam(settings: TrainSettings, steps_per_epoch: int) -> tf.keras.optimizers.Adam:
-    return tf.keras.optimizers.Adam(settings.schedule(steps_per_epoch), beta_1=ADAM_BETA_1)
+    schedule = learning_rate_schedule(settings.learning_rate, settings.epochs * steps_per_epoch,
+                                      settings.effective_warmup_epochs * steps_per_epoch)
+    return tf.keras.optimizers.Adam(schedule, beta_1=ADAM_BETA_1)
 
 
 #: Defaults for :func:`fit_gan`: the flow's recipe (batch 128, 80 epochs, warm-up, cosine) with a

@@ -27,9 +27,8 @@ _BITS = 1.0 / (DIMS * math.log(2))
 
 #: How a digits flow trains by default (``flowlab train --data digits``): the moons' recipe (Adam
 #: warming up, then a cosine decay) at the batch size and rate measured best on the digits
-#: (``benchmarks/bench_digits.py``, figures in ``benchmarks/README.md``), decaying from the peak
-#: right after the warm-up (no hold: the digits' recipe was measured so).
-DIGITS_SETTINGS = TrainSettings(epochs=60, batch_size=128, learning_rate=3e-3, hold_fraction=0.0)
+#: (``benchmarks/bench_digits.py``, figures in ``benchmarks/README.md``).
+DIGITS_SETTINGS = TrainSettings(epochs=60, batch_size=128, learning_rate=3e-3)
 
 
 def _logistic(uniform: tf.Tensor) -> tf.Tensor:

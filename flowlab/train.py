@@ -26,7 +26,6 @@ __all__ = [
     "LogProb",
     "build_model",
     "learning_rate_schedule",
-    "WarmupHoldCosine",
     "ProgressPrinter",
     "StopOnNaN",
     "batch_stream",
@@ -77,25 +76,14 @@ def build_model(flow: tfd.Distribution, ndim: int = 2) -> tf.keras.Model:
     return tf.keras.Model(x, LogProb(flow, ndim)(x))
 
 
-def learning_rate_schedule(learning_rate: float, total_steps: int, warmup_steps: int = 0,
-                           hold_steps: int = 0) -> tf.keras.optimizers.schedules.LearningRateSchedule:
-    """Linear warm-up to ``learning_rate`` over ``warmup_steps``, then ``hold_steps`` at that
-    peak, then cosine decay to 0 at ``total_steps``.
-
-    Example:
-        >>> schedule = learning_rate_schedule(1.0, total_steps=10, warmup_steps=2, hold_steps=4)
-        >>> [round(float(schedule(step)), 3) for step in (0, 1, 2, 5, 6, 8, 10)]
-        [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
-    """
+def learning_rate_schedule(learning_rate: float, total_steps: int,
+                           warmup_steps: int = 0) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up to ``learning_rate`` over ``warmup_steps``, then cosine decay to 0."""
     learning_rate = _validate.finite_float("learning_rate", learning_rate, minimum=0.0, strict=True)
     total_steps = _validate.positive_int("total_steps", total_steps)
     warmup_steps = _validate.non_negative_int("warmup_steps", warmup_steps)
-    hold_steps = _validate.non_negative_int("hold_steps", hold_steps)
-    if warmup_steps + hold_steps >= total_steps:
-        raise ValueError(f"warmup_steps + hold_steps must be < total_steps ({total_steps}), "
-                         f"got {warmup_steps} + {hold_steps}")
-    if hold_steps:
-        return WarmupHoldCosine(learning_rate, total_steps, warmup_steps, hold_steps)
+    if warmup_steps >= total_steps:
+        raise ValueError(f"warmup_steps must be < total_steps ({total_steps}), got {warmup_steps}")
     if warmup_steps == 0:
         return tf.keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     return tf.keras.optimizers.schedules.CosineDecay(
@@ -104,25 +92,6 @@ def learning_rate_schedule(learning_rate: float, total_steps: int, warmup_steps:
         warmup_target=learning_rate,
         warmup_steps=warmup_steps,
     )
-
-
-class WarmupHoldCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """:func:`learning_rate_schedule` with a hold: a linear warm-up from 0 to ``peak``, the peak
-    held for ``hold_steps``, then a cosine down to 0 at ``total_steps``."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int, hold_steps: int):
-        self.peak, self.total_steps, self.warmup_steps, self.hold_steps = peak, total_steps, warmup_steps, hold_steps
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warming = self.peak * step / max(self.warmup_steps, 1)
-        decay_start = self.warmup_steps + self.hold_steps
-        progress = tf.clip_by_value((step - decay_start) / (self.total_steps - decay_start), 0.0, 1.0)
-        return tf.where(step < self.warmup_steps, warming, 0.5 * self.peak * (1 + tf.cos(math.pi * progress)))
-
-    def get_config(self) -> dict:
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
-                "hold_steps": self.hold_steps}
 
 
 class ProgressPrinter(tf.keras.callbacks.Callback):
@@ -168,8 +137,7 @@ class StopOnNaN(tf.keras.callbacks.Callback):
 class TrainSettings:
     """How :func:`fit` trains: ``epochs`` passes of ``len(data) // batch_size`` full batches
     (:func:`batch_stream`), Adam warming up linearly over the first ``warmup_epochs`` epochs
-    (None: ``epochs // 8``) to ``learning_rate``, holding that peak for ``hold_fraction`` of the
-    remaining steps (:meth:`schedule`), then decaying along a cosine to zero, with
+    (None: ``epochs // 8``) to ``learning_rate``, then decaying along a cosine to zero, with
     ``steps_per_execution`` steps per call into TensorFlow (the same numbers, less Python
     overhead). The defaults are the recipe chosen by ``benchmarks/bench_training.py`` and
     ``benchmarks/bench_stalls.py``; what was measured and left out, and how often the affine
@@ -188,7 +156,6 @@ class TrainSettings:
     batch_size: int = 128
     learning_rate: float = 3e-3
     warmup_epochs: int | None = None
-    hold_fraction: float = 0.5
     seed: int = 0
     jit_compile: bool = False
     steps_per_execution: int = 20
@@ -200,7 +167,6 @@ class TrainSettings:
         _validate.finite_float("learning_rate", self.learning_rate, minimum=0.0, strict=True)
         if self.warmup_epochs is not None:
             _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
-        _validate.fraction("hold_fraction", self.hold_fraction)
         _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
         if not isinstance(self.deterministic, bool):
@@ -231,24 +197,12 @@ class TrainSettings:
                              f"got {self.batch_size}")
         return n_samples // self.batch_size
 
-    def schedule(self, steps_per_epoch: int) -> tf.keras.optimizers.schedules.LearningRateSchedule:
-        """The learning rate at each step of a run of ``steps_per_epoch`` steps an epoch: warm-up,
-        the peak held for ``hold_fraction`` of the steps after it, then a cosine to zero.
-
-        Example:
-            >>> schedule = TrainSettings(epochs=16, hold_fraction=0.5).schedule(steps_per_epoch=1)
-            >>> [round(float(schedule(step)) / 3e-3, 2) for step in (1, 2, 8, 9, 16)]
-            [0.5, 1.0, 1.0, 1.0, 0.0]
-        """
-        steps_per_epoch = _validate.positive_int("steps_per_epoch", steps_per_epoch)
-        total = self.epochs * steps_per_epoch
-        warmup = self.effective_warmup_epochs * steps_per_epoch
-        hold = min(round(self.hold_fraction * (total - warmup)), total - warmup - 1)
-        return learning_rate_schedule(self.learning_rate, total, warmup, hold)
-
     def optimizer(self, n_samples: int) -> tf.keras.optimizers.Optimizer:
-        """Adam on :meth:`schedule` for ``n_samples`` training points."""
-        return tf.keras.optimizers.Adam(self.schedule(self.steps_per_epoch(n_samples)))
+        """Adam on the warm-up + cosine schedule for ``n_samples`` training points."""
+        steps_per_epoch = self.steps_per_epoch(n_samples)
+        schedule = learning_rate_schedule(self.learning_rate, self.epochs * steps_per_epoch,
+                                          self.effective_warmup_epochs * steps_per_epoch)
+        return tf.keras.optimizers.Adam(schedule)
 
 
 def batch_stream(data: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:

@@ -273,31 +273,6 @@ def test_every_family_derives_its_seeds_the_same_way(family, parts):
     assert _initializer_seeds(flow) == sorted(expected)
 
 
-def _first_hidden_layers(flow) -> list:
-    """The Dense layers that read the flow's 2-D points: each conditioner's first layer."""
-    return [module for module in flow.bijector.submodules
-            if isinstance(module, tf.keras.layers.Dense) and module.kernel.shape[0] <= 2 and module.units == 16]
-
-
-@pytest.mark.parametrize("family", flows.FLOWS)
-def test_first_hidden_layers_start_bending_across_the_data(family):
-    """Each conditioner's first ReLU layer starts with its hinges (where a unit's input crosses
-    zero) at standard normal points, each layer its own, not all through the origin as zero
-    biases would put them."""
-    flow = make_flow(FlowConfig(flow=family, hidden_units=(16, 16), seed=5, options={}))
-    layers = _first_hidden_layers(flow)
-    assert len(layers) == 3
-    hinges = []
-    for dense in layers:
-        kernel, bias = dense.kernel.numpy(), dense.bias.numpy()
-        seen = np.abs(kernel).sum(axis=1) > 0  # the inputs its units see (a MADE masks the rest)
-        assert seen.sum() == 1  # in 2-D each conditioner reads one coordinate
-        hinges.append(-bias / kernel[seen][0])
-    hinges = np.concatenate(hinges)
-    assert 0.4 < np.median(np.abs(hinges)) < 1.0  # a standard normal's: 0.67
-    assert np.mean(np.abs(hinges) < 2.5) > 0.85 and len(np.unique(hinges.round(5))) == len(hinges)
-
-
 def test_spline_bins_and_bound_are_settable():
     flow = make_flow(FlowConfig(flow="spline", num_layers=1, hidden_units=(4,), options={"bins": 4, "bound": 3.0}))
     (coupling,) = [b for b in flow.bijector.bijectors if isinstance(b, flows.SplineCoupling)]

@@ -104,36 +104,7 @@ def test_default_warm_up_is_an_eighth_of_the_epochs(monkeypatch):
     monkeypatch.setattr(train, "learning_rate_schedule",
                         lambda *args: schedules.append(args) or real_schedule(*args))
     train.TrainSettings().optimizer(1280)  # 10 steps per epoch
-    assert schedules == [(3e-3, 800, 100, 350)]  # half the 700 steps after the warm-up at the peak
-
-
-def test_default_schedule_holds_the_peak_for_half_the_run_after_the_warm_up():
-    """The stall study's recipe: 10 epochs warming up, 35 at the peak, 35 of cosine decay."""
-    schedule = train.TrainSettings().schedule(steps_per_epoch=10)
-    rates = np.array([float(schedule(step)) for step in range(801)])
-    np.testing.assert_allclose(rates[:101:25], [0, 0.75e-3, 1.5e-3, 2.25e-3, 3e-3], atol=1e-9)
-    assert np.all(rates[100:451] == np.float32(3e-3))
-    decay = rates[450:]
-    expected = 1.5e-3 * (1 + np.cos(np.pi * np.arange(351) / 350))
-    np.testing.assert_allclose(decay, expected, atol=1e-8)
-    assert decay[-1] == pytest.approx(0.0, abs=1e-9) and np.all(np.diff(decay) <= 0)
-
-
-def test_without_a_hold_the_cosine_starts_after_the_warm_up():
-    """hold_fraction=0 is the schedule the lab notebook builds (and the digits' recipe)."""
-    cosine, held = (train.TrainSettings(epochs=16, hold_fraction=f).schedule(steps_per_epoch=5) for f in (0.0, 0.5))
-    assert isinstance(cosine, tf.keras.optimizers.schedules.CosineDecay)
-    assert float(cosine(10)) == pytest.approx(3e-3) == float(held(11))  # both at the peak after 2 epochs
-    assert float(cosine(11)) < 3e-3
-
-
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"total_steps": 10, "warmup_steps": 4, "hold_steps": 6}, r"warmup_steps \+ hold_steps must be < total_steps \(10\), got 4 \+ 6"),
-    ({"total_steps": 10, "hold_steps": -1}, "hold_steps must be an integer >= 0, got -1"),
-])
-def test_schedule_rejects_a_hold_past_the_end(kwargs, needle):
-    with pytest.raises(ValueError, match=needle):
-        train.learning_rate_schedule(1e-3, **kwargs)
+    assert schedules == [(3e-3, 800, 100)]
 
 
 def test_schedule_without_warm_up_starts_at_the_peak():
@@ -152,8 +123,6 @@ def test_schedule_without_warm_up_starts_at_the_peak():
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs must be < epochs"),
     ({"epochs": 8, "warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, got -1"),
-    ({"hold_fraction": 1.0}, r"hold_fraction must be in \[0, 1\), got 1.0"),
-    ({"hold_fraction": -0.5}, "hold_fraction must be >= 0, got -0.5"),
 ])
 def test_settings_reject_bad_values(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
