@@ -31,3 +31,13 @@ def test_the_readme_command_runs_no_packaged_reference_notebook():
     notebooks = {line.split("::")[0] for line in listed.stdout.splitlines() if ".ipynb::" in line}
     assert "notebooks/normalizing_flows.ipynb" in notebooks
     assert not [path for path in notebooks if path.startswith("flowlab/")], sorted(notebooks)
+
+
+def test_the_readme_module_table_names_every_flowlab_module():
+    """The layout table is the newcomer's map: a module added without a line there fails here."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| `flowlab/_keras.py`")
+    table = readme[start:readme.index("\n\n", start)]
+    modules = sorted(path.name for path in (ROOT / "flowlab").glob("*.py") if path.stem not in ("__init__", "__main__"))
+    assert len(modules) > 30
+    assert [name for name in modules if name not in table] == []
