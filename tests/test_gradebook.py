@@ -51,6 +51,7 @@ def test_a_rerun_skips_what_is_graded_and_keeps_every_row(klass, reference, tmp_
     assert "| bob/lab.ipynb | unreadable |" in (out / "grades.md").read_text()
 
 
+@pytest.mark.slow  # grades a real notebook in a kernel
 def test_a_regrade_of_one_replaces_only_its_row(klass, reference, tmp_path):
     out = tmp_path / "grades"
     grade_all(_files(klass), reference, out, workers=1)
