@@ -35,7 +35,7 @@ COLAB_STACK = {
 }
 #: What a non-default session runs after installing: the fast tests, a short headless
 #: training, and the lab notebook under nbval with full output comparison.
-UNIT_TESTS = ["pytest", "flowlab", "tests", "-m", "not slow", "-q"]
+UNIT_TESTS = ["pytest", "flowlab", "tests", "-m", "not slow", "-q", "-n", "2"]  # xdist: the test extra
 SHORT_TRAINING = ["flowlab", "train", "--epochs", "2", "--json"]
 LAB_NOTEBOOK = ["pytest", "notebooks/normalizing_flows.ipynb", "--nbval", "-q"]
 
@@ -129,4 +129,4 @@ def default(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pytest", "flowlab", "tests", "notebooks/normalizing_flows.ipynb",
                 "notebooks/flow_families.ipynb", "notebooks/vae_gan_flow.ipynb", "notebooks/image_flows.ipynb",
-                "--nbval")
+                "--nbval", "-n", "2", "--dist", "loadscope")
