@@ -28,7 +28,7 @@ from pathlib import Path
 from flowlab._grade_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
 __all__ = ["VISIBILITIES", "results_for", "write_results", "run_autograder", "build_autograder_zip",
-           "main"]
+           "find_notebooks", "main"]
 
 #: Gradescope's visibility settings for a test or the whole result.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -36,18 +36,36 @@ ROOT_VARIABLE = "FLOWLAB_AUTOGRADER_ROOT"  # tests lay out a Gradescope-like roo
 
 _SETUP = """\
 #!/usr/bin/env bash
-# Gradescope runs this once when the autograder is uploaded: install flowlab from its wheel.
+# Gradescope runs this once when the autograder is uploaded: flowlab from the wheel beside this
+# script, in a virtual environment of its own. Python comes from the image's packages, as in
+# Gradescope's own samples, when the image lacks it or its venv module.
+# (FLOWLAB_AUTOGRADER_ROOT stands in for /autograder when it is tried out elsewhere.)
 set -euo pipefail
-cd /autograder/source
-python3 -m pip install --no-cache-dir ./{wheel}
+root="${{FLOWLAB_AUTOGRADER_ROOT:-/autograder}}"
+cd "$root/source"
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "setup.sh: installing Python 3 with venv and pip from the image's packages (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
+fi
+if ! python3 -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))' >/dev/null 2>&1; then
+    echo "setup.sh: flowlab needs Python 3.10 to 3.13, and this image has $(python3 --version 2>&1 || echo none);" \
+         "choose the Ubuntu 22.04 or 24.04 base image in the autograder's settings" >&2
+    exit 1
+fi
+python3 -m venv "$root/flowlab-venv"
+"$root/flowlab-venv/bin/python" -m pip install --no-cache-dir ./{wheel}
 """
 
 _RUN = """\
 #!/usr/bin/env bash
 # Gradescope runs this for each submission; it always writes /autograder/results/results.json.
 # (FLOWLAB_AUTOGRADER_ROOT stands in for /autograder when it is tried out elsewhere.)
-cd "${{FLOWLAB_AUTOGRADER_ROOT:-/autograder}}/source"
-exec python3 -m flowlab.gradescope {options}
+root="${{FLOWLAB_AUTOGRADER_ROOT:-/autograder}}"
+cd "$root/source"
+python="$root/flowlab-venv/bin/python"
+[ -x "$python" ] || python=python3
+exec "$python" -m flowlab.gradescope {options}
 """
 
 
@@ -98,35 +116,78 @@ def write_results(results: dict, root: Path) -> Path:
     return path
 
 
+def _due_date(metadata: dict) -> str | None:
+    """The submitters' own due date (``users[].assignment.due_date``: extensions), the latest of a
+    group's, else the assignment's."""
+    own = [user["assignment"]["due_date"] for user in metadata.get("users") or []
+           if isinstance(user, dict) and isinstance(user.get("assignment"), dict) and user["assignment"].get("due_date")]
+    return max(own, key=lambda text: _time(text, "users[].assignment.due_date")) if own else \
+        (metadata.get("assignment") or {}).get("due_date")
+
+
+def _time(text: str, name: str):  # type: ignore[no-untyped-def]
+    from flowlab.late import parse_time
+
+    return parse_time(text, name)
+
+
 def _lateness(root: Path, grade, late_penalty: float, late_cap: float) -> None:  # type: ignore[no-untyped-def]
-    """Apply the late policy from Gradescope's submission metadata (submission time, due date)."""
-    from flowlab.late import LatePolicy, parse_time
+    """Apply the late policy from Gradescope's submission metadata (submission time, the student's
+    due date); metadata it cannot read is noted, never a reason to lose points."""
+    from flowlab.late import LatePolicy
 
     path = root / "submission_metadata.json"
     if not path.is_file():
         return
-    metadata = json.loads(path.read_text())
-    due = (metadata.get("assignment") or {}).get("due_date")
-    if not (due and metadata.get("created_at")):
+    try:
+        metadata = json.loads(path.read_text())
+        due, created = _due_date(metadata), metadata.get("created_at")
+        if not (due and created):
+            return
+        policy = LatePolicy(due=_time(due, "due_date"), per_day=late_penalty, cap=late_cap)
+        lateness = policy.lateness(_time(created, "created_at"), grade.max_points)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        grade.notes.append(f"the late policy was not applied: submission_metadata.json could not be read ({error})")
         return
-    policy = LatePolicy(due=parse_time(due, "assignment.due_date"), per_day=late_penalty, cap=late_cap)
-    lateness = policy.lateness(parse_time(metadata["created_at"], "created_at"), grade.max_points)
     grade.days_late, grade.late_penalty, grade.late_note = lateness.days, lateness.penalty, lateness.note
+
+
+def _check_cells(path: Path) -> int:
+    """How many of flowlab's check cells a notebook file holds (0 if it cannot be read)."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        return sum(isinstance(c, dict) and "flowlab" in (c.get("metadata") or {}) for c in cells)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def find_notebooks(submission: Path) -> list[Path]:
+    """The notebooks of a Gradescope submission, in any subfolder (a zip or a GitHub upload), the
+    one to grade first: the one with most of flowlab's check cells, then the shallowest, then by name.
+    Checkpoint copies and macOS by-products are not notebooks."""
+    found = [p for p in submission.rglob("*.ipynb") if p.is_file()
+             and not {".ipynb_checkpoints", "__MACOSX"} & set(p.relative_to(submission).parts)
+             and not p.name.startswith("._")]
+    return sorted(found, key=lambda p: (-_check_cells(p), len(p.relative_to(submission).parts),
+                                        p.relative_to(submission).as_posix()))
 
 
 def _grade_submission(root: Path, reference: Path, timeout: float, memory_mb: int, visibility: str,
                       late_penalty: float = 0.0, late_cap: float = 100.0) -> dict:
     from flowlab.grade import Reference, grade_notebook
 
-    notebooks = sorted((root / "submission").glob("*.ipynb"))
+    notebooks = find_notebooks(root / "submission")
     if not notebooks:
-        handed_in = sorted(p.name for p in (root / "submission").glob("*")) or ["nothing"]
+        handed_in = sorted(p.relative_to(root / "submission").as_posix()
+                           for p in (root / "submission").rglob("*") if p.is_file()) or ["nothing"]
         return _failure_results(f"no .ipynb file was submitted (found: {', '.join(handed_in)}). "
                                 "Submit your notebook file.", visibility)
     Reference.from_text(reference.read_text())  # an unusable reference is the grader's failure
     grade = grade_notebook(notebooks[0], reference, timeout=timeout, memory_mb=memory_mb)
     if len(notebooks) > 1:
-        grade.notes.append(f"{len(notebooks)} notebooks were submitted; graded {notebooks[0].name}")
+        chosen = notebooks[0].relative_to(root / "submission").as_posix()
+        grade.notes.append(f"{len(notebooks)} notebooks were submitted; graded {chosen} (the one with most of the "
+                           "lab's check cells); submit only the notebook to be graded")
     _lateness(root, grade, late_penalty, late_cap)
     return results_for(grade, visibility)
 

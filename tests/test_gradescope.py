@@ -75,8 +75,8 @@ def test_zip_holds_executable_scripts_the_wheel_and_the_reference(tmp_path, whee
         assert archive.read("reference.ipynb") == reference.read_bytes()
     assert set(modes) == {"setup.sh", "run_autograder", wheel.name, "reference.ipynb"}
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
-    assert f"pip install --no-cache-dir ./{wheel.name}" in setup
-    assert run.rstrip().endswith("python3 -m flowlab.gradescope --timeout=120 --memory-mb=4096 "
+    assert f"-m pip install --no-cache-dir ./{wheel.name}" in setup
+    assert run.rstrip().endswith("\"$python\" -m flowlab.gradescope --timeout=120 --memory-mb=4096 "
                                  "--visibility=after_published --reference=reference.ipynb")
 
 
