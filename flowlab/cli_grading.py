@@ -93,6 +93,9 @@ def _add_class_options(grade: argparse.ArgumentParser) -> None:
                        help="the LMS gradebook CSV to fill in, exported from Canvas or Moodle (with --format)")
     grade.add_argument("--assignment", default=None,
                        help="the Canvas export's assignment column to fill (part of its name), if it has several")
+    grade.add_argument("--student", default=None,
+                       help="with one notebook file: the student it belongs to (roster id or LMS id), so a "
+                            "regrade from a file of any name replaces that student's row")
 
 
 def _add_late_options(grade: argparse.ArgumentParser) -> None:
@@ -109,6 +112,10 @@ def _add_late_options(grade: argparse.ArgumentParser) -> None:
                        help="percent of the maximum points deducted per started day late (default: 0, none)")
     grade.add_argument("--late-cap", type=LIMITS["percent"].parse, default=100.0,
                        help="the late deduction's maximum, in percent of the maximum points (default: 100)")
+    grade.add_argument("--timezone", default="UTC",
+                       help="time zone of times written without one (--due, --extensions, --times, Moodle's "
+                            "worksheet, which Moodle writes in your own zone): an IANA name such as "
+                            "Europe/Berlin (default: UTC)")
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
@@ -220,50 +227,110 @@ def _grade_inputs_error(args: argparse.Namespace) -> str | None:
         return f"argument --times: no such file: {str(args.times)!r}"
     if args.extensions is not None and not args.extensions.is_file():
         return f"argument --extensions: no such file: {str(args.extensions)!r}"
+    return _gradebook_error(args) or _student_error(args)
+
+
+def _gradebook_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the LMS gradebook to fill (read now, before any notebook runs), or None."""
+    from flowlab import lms
+
+    if args.format == "csv":
+        return None if args.gradebook is None else \
+            "argument --gradebook: name the LMS it comes from with --format canvas or --format moodle"
+    try:
+        lms.check_gradebook(args.format, args.gradebook, args.assignment)
+    except lms.LMSFormatError as error:
+        return f"argument --gradebook: {error}"
+    return None
+
+
+def _student_error(args: argparse.Namespace) -> str | None:
+    if args.student is None:
+        return None
+    if len(args.submissions) != 1 or args.submissions[0].suffix.lower() != ".ipynb" or not args.student.strip():
+        return ("argument --student: names the student of one notebook file being regraded; got "
+                f"{args.student!r} with {', '.join(map(str, args.submissions))}")
     return None
 
 
 def _late_policy(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The late policy of --due, --extensions, --late-penalty and --late-cap (ValueError names the option)."""
-    from flowlab.late import LatePolicy, parse_time, read_extensions
+    from flowlab.late import LatePolicy, parse_time, parse_zone, read_extensions
 
-    due = parse_time(args.due, "argument --due") if args.due else None
+    args.zone = parse_zone(args.timezone, "argument --timezone")
+    due = parse_time(args.due, "argument --due", args.zone) if args.due else None
     extensions = {}
     if args.extensions is not None:
         try:
-            extensions = read_extensions(args.extensions)
+            extensions = read_extensions(args.extensions, args.zone)
         except ValueError as error:
             raise ValueError(f"argument --extensions: {error}") from None
     return LatePolicy(due=due, per_day=args.late_penalty, cap=args.late_cap, extensions=extensions)
 
 
 def _class_list(args: argparse.Namespace, roster):  # type: ignore[no-untyped-def]
-    """The submissions (with their students, when a roster is given); prints what did not match."""
+    """The submissions (with their students, when a roster is given) and the files not graded;
+    prints what did not match."""
     from flowlab import lms
     from flowlab.gradebook import class_root
 
     collected = lms.collect(args.submissions)
     collected.keyed(collected.root or class_root(args.out, [item.path for item in collected.submitted]))
+    if args.student is not None:
+        _give_student(collected, args)
     for note in collected.notes:
         print(f"  note: {note}")
     if not collected.submitted:
         collected.cleanup()
-        raise lms.LMSFormatError("no .ipynb files found in " + ", ".join(map(str, args.submissions)))
+        listed = "".join(f"\n  {s.source}: {s.reason}" for s in collected.skipped)
+        raise lms.LMSFormatError("no .ipynb files found in " + ", ".join(map(str, args.submissions)) + listed)
     if roster is not None:
         unmatched, absent = lms.match_roster(collected.submitted, roster)
         for item in unmatched:
             print(f"  not on the roster: {item.key} (graded; its student_id is left empty)")
         for student in absent:
-            print(f"  no submission from {student.name} ({student.student_id})")
+            files = lms.handed_in_by(student, collected.skipped)
+            print(f"  no notebook from {student.name} ({student.student_id})"
+                  + (": handed in " + "; ".join(f"{s.source} ({s.reason})" for s in files) if files else ""))
+    try:
+        _attach_times(args, collected)
+    except (lms.LMSFormatError, _OptionError):
+        collected.cleanup()
+        raise
+    return collected
+
+
+def _give_student(collected, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """``--student``: the one notebook's student, and the key of that student's row in OUT if any."""
+    from flowlab.gradebook import Gradebook
+
+    (item,) = collected.submitted or (None,)
+    if item is None:
+        return
+    rows = Gradebook.read(args.out).rows.values()
+    earlier = sorted(row.submission for row in rows if args.student in (row.student_id, row.lms_id))
+    item.lms_id = item.lms_id or args.student
+    item.key = earlier[0] if earlier else f"{args.student}/{item.path.name}"
+
+
+def _attach_times(args: argparse.Namespace, collected) -> None:  # type: ignore[no-untyped-def]
+    """Submission times from Moodle's worksheet and --times; a late policy whose times cannot be
+    read stops here, before grading."""
+    from flowlab import lms
+
     if args.format == "moodle":
-        lms.attach_times(collected.submitted, lms.moodle_times(args.gradebook))
+        times, unreadable = lms.moodle_times(args.gradebook, args.zone)
+        if unreadable and (args.due or args.extensions):
+            raise _OptionError(f"argument --gradebook: {len(unreadable)} submission times in its 'Last modified "
+                               f"(submission)' column are not in Moodle's English date format (e.g. "
+                               f"{unreadable[0]!r}): download the worksheet with English as your language, or "
+                               "give the times with --times")
+        lms.attach_times(collected.submitted, times)
     if args.times is not None:
         try:
-            lms.attach_times(collected.submitted, lms.read_times(args.times))
+            lms.attach_times(collected.submitted, lms.read_times(args.times, args.zone))
         except lms.LMSFormatError as error:
-            collected.cleanup()
             raise _OptionError(f"argument --times: {error}") from None
-    return collected
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -274,21 +341,22 @@ class _OptionError(Exception):
     """A bad option found while reading the class list; its message names the option."""
 
 
-def _export(args: argparse.Namespace, collected) -> None:  # type: ignore[no-untyped-def]
-    """Fill in the LMS gradebook named by --format/--gradebook with every graded row of OUT."""
+def _export(args: argparse.Namespace) -> list[str]:
+    """Fill in the LMS gradebook named by --format/--gradebook from every row of OUT's gradebook
+    (each student's newest); returns the graded students it could not place."""
     from flowlab import lms
-    from flowlab.grade import graded_rows
+    from flowlab.gradebook import Gradebook
 
     if args.format == "csv":
-        return
-    results = lms.results_by_student(collected.submitted, graded_rows(args.out))
+        return []
+    results = lms.results_from_rows(Gradebook.read(args.out).rows.values())
     fill = lms.fill_canvas if args.format == "canvas" else lms.fill_moodle
     target = args.out / f"{args.format}_grades.csv"
     options = {"assignment": args.assignment} if args.format == "canvas" else {}
     written, not_found = fill(args.gradebook, results, target, **options)
-    for name in not_found:
-        print(f"  {name}: graded, but not found in {args.gradebook}")
-    print(f"filled in {written} ({len(results) - len(not_found)} students) for {args.format.title()}'s import")
+    print(f"filled in {written}: {len(results) - len(not_found)} of {len(results)} graded students, "
+          f"for {args.format.title()}'s import")
+    return not_found
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -325,42 +393,102 @@ def _grade(args: argparse.Namespace) -> int:
         collected.cleanup()
 
 
+def _handins(collected) -> dict:  # type: ignore[no-untyped-def]
+    """Row key -> who handed it in and when, for grade_all."""
+    from flowlab.gradebook import Handin
+
+    def handin(item) -> Handin:  # type: ignore[no-untyped-def]
+        student = item.student
+        return Handin(student.student_id if student else item.lms_id, item.submitted_at, item.late, item.lms_id,
+                      student.name if student and student.name else item.name, student.email if student else "")
+    return {item.key: handin(item) for item in collected.submitted}
+
+
 def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # type: ignore[no-untyped-def]
     which = "every one" if args.force else f"those not yet graded in {args.out} from the same file"
     print(f"{len(collected.submitted)} notebooks found; grading {which}, {args.workers} at a time, "
           f"{args.timeout:g} s each at most; rows go to {args.out / 'grades.csv'} as they finish", flush=True)
-    start = time.perf_counter()
+    _note_download(args)
+    start, replaced = time.perf_counter(), []
 
     def report(grade) -> None:  # type: ignore[no-untyped-def]
         late = f", {grade.late_note}" if grade.late_note else ""
         print(f"  {grade.submission}: {grade.status}, {grade.final:g}/{grade.max_points:g} points{late} "
               f"({grade.seconds:.0f} s){'; notes: ' + '; '.join(grade.notes) if grade.notes else ''}", flush=True)
 
-    from flowlab.gradebook import Handin
-
-    handins = {item.key: Handin(item.student.student_id if item.student else item.lms_id, item.submitted_at,
-                                item.late) for item in collected.submitted}
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the notebooks running too, like Ctrl-C
     try:
         grades = grade_all([item.path for item in collected.submitted], args.reference, args.out,
                            workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb,
-                           progress=report, force=args.force, root=collected.root, handins=handins,
-                           late_policy=args.late_policy)
+                           progress=report, force=args.force, root=collected.root, handins=_handins(collected),
+                           late_policy=args.late_policy, keys=[item.key for item in collected.submitted],
+                           replaced=replaced)
     except ValueError as error:  # OUT holds another class's gradebook
         print(f"flowlab grade: error: argument --out: {error}", file=sys.stderr)
         return 2
-    try:
-        _export(args, collected)
-    except ValueError as error:  # an export that is not Canvas's or Moodle's
-        print(f"flowlab grade: error: argument --gradebook: {error}", file=sys.stderr)
-        return 2
-    skipped = len(collected.submitted) - len(grades)
-    if skipped:
-        print(f"skipped {skipped} notebook{'s' if skipped != 1 else ''} graded before from the same file "
-              "(--force regrades them)")
-    print(f"graded {len(grades)} notebook{'s' if len(grades) != 1 else ''} in {time.perf_counter() - start:.0f} s; wrote "
-          f"{args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
+    _record_download(args)
+    for line in replaced:
+        print(f"  regraded: {line}")
+    _account(args, collected, grades)
+    not_placed = _export(args)
+    print(f"graded {len(grades)} notebook{'s' if len(grades) != 1 else ''} in {time.perf_counter() - start:.0f} s; "
+          f"wrote {args.out / 'grades.csv'}, {args.out / 'grades.md'} and {args.out / 'submissions'}/")
+    if not_placed:
+        print(f"flowlab grade: error: {len(not_placed)} graded student{'s are' if len(not_placed) != 1 else ' is'} "
+              f"not in {args.gradebook}, so {args.out / (args.format + '_grades.csv')} lacks their grade: "
+              + "; ".join(not_placed) + ". Match them with --roster (student_id as the LMS knows them) or "
+              "export the gradebook again", file=sys.stderr)
+        return 1
     return 0
+
+
+def _account(args: argparse.Namespace, collected, grades) -> None:  # type: ignore[no-untyped-def]
+    """Say what became of every file of the input, on screen and at the end of grades.md."""
+    from flowlab.grade_reports import append_section
+
+    regraded = {grade.submission for grade in grades}
+    unchanged = [item.key for item in collected.submitted if item.key not in regraded]
+    lines = [f"{item.source or item.key}: graded as {item.key}" for item in collected.submitted
+             if item.key in regraded]
+    lines += [f"{key}: graded before from the same file (--force regrades it)" for key in unchanged]
+    lines += [f"{item.source}: {item.reason}" for item in collected.skipped]
+    total = len(collected.submitted) + len(collected.skipped)
+    print(f"{total} file{'s' if total != 1 else ''} in the input: {len(grades)} graded now, {len(unchanged)} "
+          f"graded before, {len(collected.skipped)} not graded" + "".join(
+              f"\n  {s.source}: {s.reason}" for s in collected.skipped))
+    append_section(args.out / "grades.md", "Every file of the last run's input", lines)
+    if unchanged:
+        print(f"skipped {len(unchanged)} notebook{'s' if len(unchanged) != 1 else ''} graded before from the same "
+              "file (--force regrades them)")
+
+
+def _download_name(path: Path) -> str:
+    """A download's name without the browser's ' (1)' and the extension: 'course-lab submissions'."""
+    import re
+
+    return re.sub(r"\s*\(\d+\)$", "", path.stem).strip()
+
+
+def _note_download(args: argparse.Namespace) -> None:
+    """Warn when a zip from another download (another assignment?) is graded into the same OUT."""
+    from flowlab.gradebook import Gradebook
+
+    zips = [p for p in args.submissions if p.suffix.lower() == ".zip"]
+    earlier = Gradebook.read(args.out).downloads
+    if zips and earlier and _download_name(zips[0]) not in earlier:
+        print(f"  warning: {zips[0].name} is not the download {args.out} was graded from "
+              f"({', '.join(earlier)}): if it is another assignment, grade it into another --out; its rows "
+              "are added to this class's", flush=True)
+
+
+def _record_download(args: argparse.Namespace) -> None:
+    from flowlab.gradebook import Gradebook
+
+    zips = [p for p in args.submissions if p.suffix.lower() == ".zip"]
+    book = Gradebook.read(args.out)
+    if zips and _download_name(zips[0]) not in book.downloads:
+        book.downloads.append(_download_name(zips[0]))
+        book.save()
 
 
 def _gradescope(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ import os
 import secrets
 import tempfile
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -143,7 +144,8 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
               progress: Callable[[Grade], None] | None = None, force: bool = False,
               root: str | Path | None = None, handins: Mapping[str, Handin] | None = None,
-              late_policy: LatePolicy = NO_POLICY) -> list[Grade]:
+              late_policy: LatePolicy = NO_POLICY, keys: Sequence[str] | None = None,
+              replaced: list[str] | None = None) -> list[Grade]:
     """Grade every submission, ``workers`` at a time (default: the number of cores), or on
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
     ``get_executor()``), adding to ``out_dir``'s gradebook (:mod:`flowlab.gradebook`).
@@ -155,6 +157,9 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     every row of the gradebook, sorted, and ``grades.md`` written. ``handins`` (row key -> who
     handed it in and when, from a roster or the LMS) fills the ``student_id`` column and, with
     ``late_policy`` (:mod:`flowlab.late`), each row's lateness and penalty, old rows' too.
+    ``keys`` names the rows of ``paths`` (in order) instead of their paths below ``root``: an LMS
+    download's student keys. A student handing in under a new key replaces their earlier rows
+    (see :meth:`Gradebook.supersede`); what was replaced is appended to ``replaced``.
     Returns this run's grades, sorted (skipped submissions are not among them)."""
     if workers is not None:
         LIMITS["workers"].check("workers", workers)
@@ -165,16 +170,22 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    if keys is not None and len(keys) != len(unique):
+        raise ValueError(f"keys must name each of the {len(unique)} distinct paths, got {len(keys)}")
     book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
+    row_keys = list(keys) if keys is not None else [book.key(p) for p in unique]
     handins = dict(handins or {})
+    dropped = book.supersede({key: handins.get(key, Handin()) for key in row_keys})
+    if replaced is not None:
+        replaced += dropped
     _update_earlier_rows(book, handins, late_policy)
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
-    jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads,
-                                     names=[book.key(p) for p in unique])
+    jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads, names=row_keys)
             if force or not book.finished(job.submission, content_digest(job.content))]
     grades: list[Grade] = []
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with _pool(executor, workers) as pool:
-        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy)
+        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy, started)
     grades.sort(key=lambda g: g.submission)
     book.save()  # student ids given on this run reach the rows of earlier runs too
     write_tables([_from_row(book.rows[key]) for key in sorted(book.rows)], out_dir, names)
@@ -202,13 +213,15 @@ def _update_earlier_rows(book: Gradebook, handins: Mapping[str, Handin], late_po
     for key, row in book.rows.items():
         if key in handins:
             row.student_id = handins[key].student_id or row.student_id
+            row.lms_id, row.name = handins[key].lms_id or row.lms_id, handins[key].name or row.name
+            row.email = handins[key].email or row.email
             if late_policy != NO_POLICY:
                 _apply_handin(row, handins[key], late_policy, sum(row.points_possible.values()))
 
 
 def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,
                 out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None,
-                handins: Mapping[str, Handin], late_policy: LatePolicy) -> None:
+                handins: Mapping[str, Handin], late_policy: LatePolicy, started: str) -> None:
     """Run ``jobs`` on ``pool``; each result is appended to ``grades.csv``, recorded in the
     gradebook, kept (feedback, executed notebook, log) and reported as it arrives."""
     reference_text = reference.read_text()
@@ -234,9 +247,10 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
             _note_changed_grader_files(grade, reference, trusted)
             writer.writerow(csv_row(grade, names))
             handle.flush()
+            handin = handins.get(grade.submission, Handin())
             book.record(Row(grade.submission, grade.status, grade.results, grade.points_possible, grade.notes,
                             grade.seconds, content_digest(job.content), grade.student_id, grade.days_late,
-                            grade.late_penalty, grade.late_note))
+                            grade.late_penalty, grade.late_note, handin.lms_id, handin.name, handin.email, started))
             keep(grade, out_dir)
             grades.append(grade)
             if progress:

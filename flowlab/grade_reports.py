@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flowlab.grade_records import Grade
 
-__all__ = ["TABLE_HEAD", "csv_row", "write_feedback", "write_tables", "keep"]
+__all__ = ["TABLE_HEAD", "csv_row", "write_feedback", "write_tables", "keep", "append_section"]
 
 TABLE_HEAD = ["submission", "student_id", "status", "raw_points", "late_penalty", "points", "max_points",
                "checks_passed", "days_late", "notes"]
@@ -91,3 +91,11 @@ def write_tables(grades: Sequence[Grade], out_dir: str | Path,
         text += "\n### Failures\n\n" + "\n".join(failures) + "\n"
     md_path.write_text(text)
     return csv_path, md_path
+
+
+def append_section(path: str | Path, title: str, lines: Sequence[str]) -> Path:
+    """Append a section ``### title`` with one bullet per line to the Markdown file ``path``."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    path.write_text(text + f"\n### {title}\n\n" + "".join(f"- {line}\n" for line in lines))
+    return path

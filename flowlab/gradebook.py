@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,10 @@ class Row:
     days_late: int = 0
     late_penalty: float = 0.0
     late_note: str = ""
+    lms_id: str = ""  # the LMS's id of the student (Canvas user id, Moodle participant id)
+    name: str = ""  # the student's name, from the roster or the LMS
+    email: str = ""
+    graded_at: str = ""  # when the run that graded it started (ISO, UTC): the newest run's row counts
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,14 @@ class Handin:
     student_id: str = ""
     submitted_at: datetime | None = None
     flagged_late: bool = False
+    lms_id: str = ""
+    name: str = ""
+    email: str = ""
+
+    @property
+    def identity(self) -> str:
+        """Who this is, for telling one student's rows from another's ('' when nobody is known)."""
+        return self.student_id or self.lms_id
 
 
 @dataclass
@@ -75,6 +87,7 @@ class Gradebook:
     root: Path
     checks: list[str]
     rows: dict[str, Row] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)  # the LMS downloads graded into it, by name
 
     @classmethod
     def open(cls, out_dir: str | Path, checks: Sequence[str], paths: Sequence[Path],
@@ -95,9 +108,10 @@ class Gradebook:
         remembered = Path(stored["root"]) if stored else None
         if root is None:
             root = _choose_root(remembered, resolved)
-        book = cls(path=path, root=Path(root).resolve(), checks=list(checks))
+        book = cls(path=path, root=Path(root).resolve(), checks=list(checks),
+                   downloads=list(stored.get("downloads", [])) if stored else [])
         if stored is not None:
-            rows = [Row(**row) for row in stored["rows"].values()]
+            rows = [_row(row) for row in stored["rows"].values()]
             book.rows = {row.submission: row for row in map(book._rekeyed(remembered), rows)}
         return book
 
@@ -118,8 +132,9 @@ class Gradebook:
         stored = _load(path)
         if stored is None:
             return cls(path=path, root=Path.cwd().resolve(), checks=[])
-        book = cls(path=path, root=Path(stored["root"]), checks=list(stored.get("checks", [])))
-        book.rows = {key: Row(**row) for key, row in stored["rows"].items()}
+        book = cls(path=path, root=Path(stored["root"]), checks=list(stored.get("checks", [])),
+                   downloads=list(stored.get("downloads", [])))
+        book.rows = {key: _row(row) for key, row in stored["rows"].items()}
         return book
 
     def key(self, path: Path) -> str:
@@ -139,14 +154,37 @@ class Gradebook:
         self.rows[row.submission] = row
         self.save()
 
+    def supersede(self, handins: Mapping[str, Handin]) -> list[str]:
+        """Drop the earlier rows of every student handing in here under another key (a
+        resubmission named ``lab-1.ipynb``, a file regraded alone); returns what was dropped, as
+        ``'old key (student): replaced by new key'``. A student's rows are kept whole otherwise."""
+        keys_of: dict[str, set[str]] = {}
+        for key, handin in handins.items():
+            if handin.identity:
+                keys_of.setdefault(handin.identity, set()).add(key)
+        dropped = []
+        for key, row in list(self.rows.items()):
+            identity = row.student_id or row.lms_id
+            if identity in keys_of and key not in keys_of[identity]:
+                del self.rows[key]
+                dropped.append(f"{key} ({identity}): replaced by {', '.join(sorted(keys_of[identity]))}")
+        if dropped:
+            self.save()
+        return dropped
+
     def save(self) -> None:
         """Write ``grades.json`` atomically (a crash leaves the old or the new file, whole)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"version": _VERSION, "root": str(self.root), "checks": self.checks,
+        payload = {"version": _VERSION, "root": str(self.root), "checks": self.checks, "downloads": self.downloads,
                    "rows": {key: asdict(row) for key, row in sorted(self.rows.items())}}
         partial = self.path.with_suffix(".json.tmp")
         partial.write_text(json.dumps(payload, indent=1) + "\n")
         os.replace(partial, self.path)
+
+
+def _row(stored: dict) -> Row:
+    """A stored row; fields a newer flowlab added get their defaults, unknown ones are dropped."""
+    return Row(**{key: value for key, value in stored.items() if key in Row.__dataclass_fields__})
 
 
 def class_root(out_dir: str | Path, paths: Sequence[Path]) -> Path:

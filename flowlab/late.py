@@ -18,26 +18,50 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-__all__ = ["LatePolicy", "Lateness", "parse_time", "read_extensions", "NO_POLICY"]
+__all__ = ["LatePolicy", "Lateness", "parse_time", "parse_zone", "read_extensions", "NO_POLICY"]
 
 
-def parse_time(text: str, name: str = "time") -> datetime:
-    """An ISO 8601 time (``2026-12-01T23:59``, ``2026-12-01 23:59:00+01:00``, a trailing ``Z``);
-    without a zone it is UTC. ValueError names ``name`` and the text.
+def parse_time(text: str, name: str = "time", zone: tzinfo = timezone.utc) -> datetime:
+    """An ISO 8601 time (``2026-12-01T23:59``, ``2026-12-01 23:59:00+01:00``, a trailing ``Z``, an
+    offset without a colon ``-0800``, fractions of a second of any length), read by dateutil's
+    ``isoparse`` the same on every Python; without a zone it is in ``zone`` (UTC by default).
+    ValueError names ``name`` and the text.
 
     Example:
         >>> parse_time("2026-12-01T23:59Z").isoformat()
         '2026-12-01T23:59:00+00:00'
+        >>> parse_time("2025-12-01T21:14:01.000-0800").isoformat()
+        '2025-12-01T21:14:01-08:00'
     """
+    from dateutil.parser import isoparse
+
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
+        value = isoparse(text.strip())
+    except (ValueError, OverflowError, AttributeError, TypeError):
         raise ValueError(f"{name} must be an ISO 8601 time such as 2026-12-01T23:59 or "
                          f"2026-12-01T23:59+01:00, got {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def parse_zone(text: str, name: str = "timezone") -> tzinfo:
+    """A time zone by its IANA name (``Europe/Berlin``) or ``UTC``; ValueError names ``name``.
+
+    Example:
+        >>> str(parse_zone("Europe/Berlin"))
+        'Europe/Berlin'
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if text.strip().upper() in ("UTC", "Z"):
+        return timezone.utc
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name} must be an IANA time zone such as Europe/Berlin or America/New_York, "
+                         f"or UTC; got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -92,13 +116,14 @@ class LatePolicy:
 NO_POLICY = LatePolicy()
 
 
-def read_extensions(path: str | Path) -> dict[str, datetime]:
-    """An extensions CSV: ``student_id,due`` per row (ISO times). ValueError names the file and row."""
+def read_extensions(path: str | Path, zone: tzinfo = timezone.utc) -> dict[str, datetime]:
+    """An extensions CSV: ``student_id,due`` per row (ISO times, in ``zone`` unless they have their
+    own). ValueError names the file and row."""
     from flowlab.lms import read_csv_records
 
     path = Path(path)
     header, rows = read_csv_records(path, "extensions")
     if header[:2] != ["student_id", "due"]:
         raise ValueError(f"extensions {str(path)!r} needs the header student_id,due; got {','.join(header)}")
-    return {row["student_id"]: parse_time(row["due"], f"extensions {path.name} line {number}: due")
+    return {row["student_id"]: parse_time(row["due"], f"extensions {path.name} line {number}: due", zone)
             for number, row in enumerate(rows, start=2)}

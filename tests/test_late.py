@@ -95,7 +95,9 @@ def test_times_come_from_a_csv_or_moodles_worksheet(tmp_path):
     items = [lms.Submitted(Path("a"), "ann/lab.ipynb"), lms.Submitted(Path("b"), "x/lab.ipynb", "moodle", "102"),
              lms.Submitted(Path("c"), "y/lab.ipynb", "moodle", "101")]
     lms.attach_times(items, lms.read_times(tmp_path / "times.csv"))
-    lms.attach_times(items[2:], lms.moodle_times(tmp_path / "sheet.csv"))
+    times, unreadable = lms.moodle_times(tmp_path / "sheet.csv")
+    lms.attach_times(items[2:], times)
+    assert unreadable == []  # "-" is no time, not an unreadable one
     assert [item.submitted_at.isoformat() for item in items] == [
         "2026-12-02T10:00:00+00:00", "2026-12-01T09:00:00+00:00", "2026-12-02T09:15:00+00:00"]
     (tmp_path / "bad.csv").write_text("who,when\n")

@@ -48,15 +48,17 @@ def test_canvas_zip_is_read_by_student_without_writing_outside(tmp_path):
     collected = lms.collect([_canvas_zip(tmp_path / "submissions.zip")])
     try:
         by_key = {item.key: item for item in collected.submitted}
-        assert sorted(by_key) == ["doejohn_23456/lab-1.ipynb", "escaped.ipynb", "leeann_12345/lab.ipynb",
-                                  "smithbo_34567/my_lab.ipynb"]
-        assert by_key["doejohn_23456/lab-1.ipynb"].late and not by_key["leeann_12345/lab.ipynb"].late
+        assert sorted(by_key) == ["doejohn_23456/lab.ipynb", "leeann_12345/lab.ipynb", "smithbo_34567/my_lab.ipynb"]
+        assert by_key["doejohn_23456/lab.ipynb"].late and not by_key["leeann_12345/lab.ipynb"].late
         assert by_key["leeann_12345/lab.ipynb"].lms_id == "12345"
-        assert by_key["doejohn_23456/lab-1.ipynb"].path.read_bytes() == NOT_A_NOTEBOOK
+        assert by_key["doejohn_23456/lab.ipynb"].path.read_bytes() == NOT_A_NOTEBOOK  # the resubmission
+        skipped = {item.source: item.reason for item in collected.skipped}
+        assert skipped["../../escaped.ipynb"] == "not graded: its name points outside the download (unsafe)"
+        assert skipped["leeann_12345_900001_notes.pdf"] == "not graded: not a notebook (.pdf)"
+        assert skipped["doejohn_late_23456_900002_lab.ipynb"].startswith("superseded: doejohn_late_23456_900003")
         for item in collected.submitted:
             assert item.path.is_relative_to(collected.root)
         assert not (tmp_path / "escaped.ipynb").exists() and not (tmp_path.parent / "escaped.ipynb").exists()
-        assert any("resubmitted; graded the newest file, not lab.ipynb" in note for note in collected.notes)
     finally:
         collected.cleanup()
     assert not collected.root.exists()
@@ -103,9 +105,9 @@ def test_roster_matches_by_lms_id_pattern_and_name_and_lists_the_rest(tmp_path):
     finally:
         collected.cleanup()
     assert ids == {"leeann_12345/lab.ipynb": "s-1",  # by name: Canvas's 'leeann' is Ann Lee
-                   "doejohn_23456/lab-1.ipynb": "23456",  # by Canvas id
+                   "doejohn_23456/lab.ipynb": "23456",  # by Canvas id
                    "smithbo_34567/my_lab.ipynb": "s-99"}  # by pattern
-    assert [item.key for item in unmatched] == ["escaped.ipynb"]
+    assert unmatched == []  # the hostile member is not graded at all (test_canvas_zip_is_read_...)
     assert [student.name for student in absent] == ["Cy Absent"]
 
 
@@ -178,15 +180,16 @@ def test_grade_command_from_a_canvas_zip_with_roster_into_canvas(tmp_path, refer
                  str(tmp_path / "export.csv"), "--assignment", "flows"]
     assert cli.main(arguments) == 0
     printed = capsys.readouterr().out
-    assert "not on the roster: escaped.ipynb" in printed and "no submission from Cy Absent (s-100)" in printed
+    assert "../../escaped.ipynb: not graded: its name points outside" in printed
+    assert "no notebook from Cy Absent (s-100)" in printed
     with (out / "grades.csv").open() as handle:
         ids = {row["submission"]: row["student_id"] for row in csv.DictReader(handle)}
-    assert ids == {"doejohn_23456/lab-1.ipynb": "23456", "escaped.ipynb": "", "leeann_12345/lab.ipynb": "12345",
+    assert ids == {"doejohn_23456/lab.ipynb": "23456", "leeann_12345/lab.ipynb": "12345",
                    "smithbo_34567/my_lab.ipynb": "s-99"}
     filled = list(csv.reader((out / "canvas_grades.csv").open()))
     assert [row[5] for row in filled[2:]] == ["0", "0", "0"]  # graded (unreadable: 0 points), scaled
     assert cli.main(arguments) == 0  # the same download again: nothing regraded, export still filled
-    assert "skipped 4 notebooks graded before" in capsys.readouterr().out
+    assert "skipped 3 notebooks graded before" in capsys.readouterr().out
     assert (out / "canvas_grades.csv").is_file()
 
 
@@ -204,7 +207,8 @@ def test_grade_command_refuses_bad_lms_arguments_naming_them(tmp_path, reference
     assert "argument submissions: no .ipynb files found in" in capsys.readouterr().err
     (tmp_path / "export.csv").write_text("Name,Score\nAnn,1\n")
     assert cli.main([*base, "--format", "canvas", "--gradebook", str(tmp_path / "export.csv")]) == 2
-    assert "argument --gradebook: " in capsys.readouterr().err and (tmp_path / "out" / "grades.csv").is_file()
+    assert "argument --gradebook: " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # checked before any notebook ran
 
 
 @pytest.mark.slow
