@@ -36,11 +36,12 @@ except ImportError:
 
 class MySinh(tfb.Bijector):
     """The lab's ``MySinh`` (notebooks/normalizing_flows.ipynb), with the fixes of issue 36: a
-    log-det that stays finite (and has a finite gradient) for every float32 input, and
-    ``_is_increasing`` so that a TransformedDistribution has a cdf."""
+    log-det that stays finite (and has a finite gradient) for every float32 input,
+    ``_is_increasing`` so that a TransformedDistribution has a cdf, and ``parameters`` so that
+    ``copy()`` works."""
 
     def __init__(self, name="my_sinh"):
-        super().__init__(forward_min_event_ndims=0, name=name)
+        super().__init__(forward_min_event_ndims=0, parameters=dict(locals()), name=name)
 
     def _forward(self, x):
         return tf.sinh(x)
