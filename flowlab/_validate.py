@@ -4,7 +4,7 @@ what was given and what is allowed."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,18 +54,33 @@ def hidden_units(name: str, value: Any) -> tuple[int, ...]:
     return tuple(positive_int(f"{name}[{i}]", unit) for i, unit in enumerate(value))
 
 
-def points(name: str, value: Any, ndim: int = 2) -> np.ndarray:
-    """Return ``value`` as a finite float array of shape ``(n, ndim)``."""
+def points(name: str, value: Any, ndim: int | None = 2, min_width: int = 1) -> np.ndarray:
+    """Return ``value`` as a finite float array of shape ``(n, ndim)``, n >= 1 (``ndim=None``: any
+    width from ``min_width`` on)."""
+    width = f"(n, {ndim})" if ndim is not None else f"(n, d) with d >= {min_width}"
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers of shape (n, {ndim}), "
+        raise ValueError(f"{name} must be an array of numbers of shape {width}, "
                          f"got {type(value).__name__}") from None
-    if array.ndim != 2 or array.shape[1] != ndim or array.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (n, {ndim}) with n >= 1, got {array.shape}")
+    wrong_width = array.ndim == 2 and (array.shape[1] != ndim if ndim is not None else array.shape[1] < min_width)
+    if array.ndim != 2 or wrong_width or array.shape[0] == 0:
+        raise ValueError(f"{name} must have shape {width} with n >= 1, got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {np.sum(~np.isfinite(array))} NaN/inf values")
     return array
+
+
+def within(limit: str, name: str, value: Any) -> int | float:
+    """``value`` checked against :data:`LIMITS` ``[limit]``, the error naming ``name``."""
+    return LIMITS[limit].check(name, value)
+
+
+def mapping(name: str, value: Any) -> Mapping[str, Any]:
+    """Return ``value`` if it is a mapping (a dict), else raise ValueError."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a dict of option names to values, got {type(value).__name__}: {value!r}")
+    return value
 
 
 def one_of(name: str, value: Any, allowed: Sequence[str]) -> str:

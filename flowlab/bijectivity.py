@@ -71,6 +71,9 @@ def _domain(domain: Any) -> tuple[tuple[float, float], ...]:
         raise ValueError(f"domain must be a (low, high) pair or a list of 1 to 3 of them, got {domain!r}")
     if not np.all(np.isfinite(array)) or not np.all(array[:, 0] < array[:, 1]):
         raise ValueError(f"domain must hold finite pairs with low < high, got {domain!r}")
+    if not np.all(np.isfinite(array[:, 1] - array[:, 0])):
+        raise ValueError(f"domain must hold pairs whose width high - low is a finite float64 (below about "
+                         f"1.8e308; the grid's steps and derivatives need it), got {domain!r}")
     return tuple((float(low), float(high)) for low, high in array)
 
 
@@ -209,8 +212,9 @@ def _round_trip(inverse: Map, x: np.ndarray, y: np.ndarray, verdict: Verdict) ->
     if back.shape != x.shape:
         return Verdict(False, f"inverse returns {back.shape[1]} numbers per point; f takes {x.shape[1]}.")
     error = np.linalg.norm(back - x, axis=1)
-    worst = int(np.argmax(error))
-    if error[worst] > 1e-6 * (1.0 + np.abs(x).max()):
+    failed = ~np.isfinite(error) | (error > 1e-6 * (1.0 + np.abs(x).max()))  # NaN is never a pass
+    worst = int(np.argmax(~np.isfinite(error))) if not np.all(np.isfinite(error)) else int(np.argmax(error))
+    if failed.any():
         return Verdict(False, f"inverse does not undo f: inverse({_call(x[worst])}) = {_show(back[worst])}. "
                               "f may be one-to-one, but this inverse is not its inverse.")
     return Verdict(True, verdict.reason + " inverse(f(x)) gives back every grid point.")

@@ -4,9 +4,11 @@ other families the sheet names (IAF, RealNVP) plus a neural spline flow."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +38,8 @@ __all__ = [
     "spline_chain",
     "SplineCoupling",
     "OnePassInverse",
+    "OnePassDensity",
+    "one_pass",
     "ActNorm",
     "initialize_actnorms",
     "BUILDERS",
@@ -91,19 +95,25 @@ def standardize_bijector(loc: Sequence[float], scale: Sequence[float]) -> tfb.Bi
     scale = _vector("scale", scale)
     if np.any(scale <= 0):
         raise ValueError(f"scale must be positive, got {scale.tolist()}")
+    if loc.shape != scale.shape:
+        raise ValueError(f"loc and scale must have the same length (one number per dimension), "
+                         f"got {len(loc)} and {len(scale)}: loc={loc.tolist()}, scale={scale.tolist()}")
     return tfb.Shift(loc.astype(np.float32))(tfb.Scale(scale.astype(np.float32)))
 
 
 def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, ndim: int,
                 seed: int) -> tuple[int, tuple[int, ...], str, int, int]:
     """Validate the arguments every chain builder (and :class:`FlowConfig`) shares."""
-    num_layers = _validate.positive_int("num_layers", num_layers)
+    num_layers = _validate.within("layers", "num_layers", _validate.positive_int("num_layers", num_layers))
     hidden_units = _validate.hidden_units("hidden_units", hidden_units)
+    _validate.within("hidden_layers", "the number of hidden layers, len(hidden_units),", len(hidden_units))
+    for i, units in enumerate(hidden_units):
+        _validate.within("hidden_units", f"hidden_units[{i}]", units)
     activation = _validate.one_of("activation", activation, ACTIVATIONS)
     ndim = _validate.positive_int("ndim", ndim)
     if ndim < 2:
         raise ValueError(f"ndim must be >= 2 for a flow that mixes dimensions, got {ndim}")
-    seed = _validate.non_negative_int("seed", seed)
+    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
     return num_layers, hidden_units, activation, ndim, seed
 
 
@@ -112,8 +122,9 @@ def _spline_args(bins: int, bound: float) -> tuple[int, float]:
     bins = _validate.positive_int("bins", bins)
     if bins < 2:
         raise ValueError(f"bins must be an integer >= 2, got {bins}")
+    bins = _validate.within("bins", "bins", bins)
     bound = _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
-    return bins, bound
+    return bins, _validate.within("bound", "bound", bound)
 
 
 class ActNorm(tfb.Bijector):
@@ -130,13 +141,24 @@ class ActNorm(tfb.Bijector):
         [[0.0, 0.0]]
     """
 
-    def __init__(self, block: tuple[int, ...], name: str = "actnorm"):
-        super().__init__(forward_min_event_ndims=1, name=name)
+    def __init__(self, block: tuple[int, ...], name: str = "actnorm", weights: tuple[tf.Variable, ...] | None = None):
+        # ``weights``: (loc, log_scale, initialized) to share, as copy() does; new ones when None
+        parameters = dict(locals())
+        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=tf.float32,
+                         parameters=parameters, name=name)
         self.block, self.size = tuple(block), math.prod(block)
-        self.loc = tf.Variable(tf.zeros(self.size), name=f"{name}_loc")
-        self.log_scale = tf.Variable(tf.zeros(self.size), name=f"{name}_log_scale")
+        if weights is None:
+            weights = (tf.Variable(tf.zeros(self.size), name=f"{name}_loc"),
+                       tf.Variable(tf.zeros(self.size), name=f"{name}_log_scale"),
+                       tf.Variable(False, trainable=False, name=f"{name}_initialized"))
+        self.loc, self.log_scale = weights[0], weights[1]
         #: Whether :meth:`initialize` ran (saved with the weights: a reloaded flow is not reset).
-        self.initialized = tf.Variable(False, trainable=False, name=f"{name}_initialized")
+        self.initialized = weights[2]
+        self._parameters["weights"] = (self.loc, self.log_scale, self.initialized)
+
+    def _get_parameterization(self) -> dict[str, Any]:
+        """What TFP's cache and ``==`` identify it by: its block and its own variables (by reference)."""
+        return {"block": self.block, "weights": tuple(v.ref() for v in self._parameters["weights"])}
 
     def _split(self, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return value[..., :self.size], value[..., self.size:]
@@ -153,9 +175,9 @@ class ActNorm(tfb.Bijector):
         return tf.reduce_sum(self.log_scale) * tf.ones_like(z[..., 0])
 
     def initialize(self, x: np.ndarray) -> None:
-        """Set loc and scale so that the inverse of ``x`` (a batch of points, shape (n, d)) has
-        mean 0 and standard deviation 1 in every number of the block."""
-        block = np.asarray(x, dtype=np.float64)[:, :self.size]
+        """Set loc and scale so that the inverse of ``x`` (a batch of points, shape (n, d), finite, d
+        at least the block's size) has mean 0 and standard deviation 1 in every number of the block."""
+        block = _validate.points("x", x, ndim=None, min_width=self.size)[:, :self.size]
         self.loc.assign(block.mean(axis=0).astype(np.float32))
         self.log_scale.assign(np.log(block.std(axis=0) + 1e-3).astype(np.float32))
         self.initialized.assign(True)
@@ -184,6 +206,10 @@ def initialize_actnorms(flow: tfd.TransformedDistribution, x: np.ndarray) -> Non
         >>> np.round(flow.bijector.bijectors[0].loc.numpy(), 3).tolist()
         [1.0, 20.0]
     """
+    if not isinstance(flow, tfd.TransformedDistribution):
+        raise ValueError(f"flow must be a flow (a TransformedDistribution, as make_flow makes), "
+                         f"got {type(flow).__name__}")
+    x = _validate.points("x", x, ndim=int(flow.event_shape[-1]))
     steps = _density_steps(flow.bijector)
     pending = [i for i, step in enumerate(steps) if isinstance(step, ActNorm) and not bool(step.initialized.numpy())]
     value = tf.constant(np.asarray(x, dtype=np.float32))
@@ -355,7 +381,11 @@ class _CouplingNetwork(tf.Module):
         self.network = tf.keras.Sequential(layers)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        return self.network(x)
+        """The outputs for points of any batch shape ``[..., k]`` (a point ``[k]``, ``[n, k]``,
+        ``[3, 5, k]``): the network sees them as one ``[n, k]`` batch."""
+        outputs = self.network(tf.reshape(x, [-1, x.shape[-1]]))
+        outputs = tf.reshape(outputs, tf.concat([tf.shape(x)[:-1], [outputs.shape[-1]]], axis=0))
+        return tf.ensure_shape(outputs, x.shape[:-1].concatenate(outputs.shape[-1:]))
 
 
 class _AffineCoupling(tf.Module):
@@ -379,27 +409,61 @@ SPLINE_BINS = 16
 SPLINE_BOUND = 5.0
 
 
+#: The memos of :class:`OnePassInverse` bijectors, while a density is evaluated (:func:`one_pass`).
+_ONE_PASS_MEMO: contextvars.ContextVar[dict[int, tuple[weakref.ref, tf.Tensor]] | None] = \
+    contextvars.ContextVar("flowlab_one_pass_memo", default=None)
+
+
+@contextlib.contextmanager
+def one_pass() -> Iterator[None]:
+    """Within this block, an :class:`OnePassInverse` bijector remembers the inverse log-det of
+    its last ``inverse(y)`` for ``inverse_log_det_jacobian(y)`` of the same tensor. One density
+    evaluation is one such block (:class:`Flow` and :class:`flowlab.image_flows.ImageFlow` open
+    it): no weight can change and no gradient tape start or stop inside it, so the memo can never
+    serve a stale value or one without gradients. Outside it, nothing is remembered."""
+    token = _ONE_PASS_MEMO.set({})
+    try:
+        yield
+    finally:
+        _ONE_PASS_MEMO.reset(token)
+
+
 class OnePassInverse:
     """For a bijector (mixed in before ``tfb.Bijector``) whose inverse and inverse log-det come
     from one pass, ``_inverse_and_log_det(y)``: TFP's ``log_prob`` asks for ``inverse(y)``, then
-    ``inverse_log_det_jacobian(y)`` of the same tensor, so the second is remembered from the
-    first and the network runs once per ``log_prob``, not twice. The memo holds a weak
-    reference to ``y``: it never keeps a tensor alive."""
-
-    _last_inverse: tuple[weakref.ref, tf.Tensor] | None = None
+    ``inverse_log_det_jacobian(y)`` of the same tensor, so inside :func:`one_pass` (one density
+    evaluation) the second is remembered from the first and the network runs once per
+    ``log_prob``, not twice. The memo holds a weak reference to ``y``: it never keeps a tensor
+    alive, and it is dropped when the evaluation ends."""
 
     def _inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         raise NotImplementedError
 
     def _inverse(self, y: tf.Tensor) -> tf.Tensor:
         x, inverse_log_det = self._inverse_and_log_det(y)
-        self._last_inverse = (weakref.ref(y), inverse_log_det)
+        memo = _ONE_PASS_MEMO.get()
+        if memo is not None:
+            memo[id(self)] = (weakref.ref(y), inverse_log_det)
         return x
 
     def _inverse_log_det_jacobian(self, y: tf.Tensor) -> tf.Tensor:
-        if self._last_inverse is not None and self._last_inverse[0]() is y:
-            return self._last_inverse[1]
+        remembered = (_ONE_PASS_MEMO.get() or {}).get(id(self))
+        if remembered is not None and remembered[0]() is y:
+            return remembered[1]
         return self._inverse_and_log_det(y)[1]
+
+
+class OnePassDensity:
+    """For a ``tfd.TransformedDistribution`` (mixed in before it): each density evaluation is one
+    :func:`one_pass` block, so its :class:`OnePassInverse` bijectors run their networks once."""
+
+    def _log_prob(self, y, **kwargs):
+        with one_pass():
+            return super()._log_prob(y, **kwargs)
+
+    def _prob(self, y, **kwargs):
+        with one_pass():
+            return super()._prob(y, **kwargs)
 
 
 class SplineCoupling(OnePassInverse, tfb.Bijector):
@@ -415,13 +479,16 @@ class SplineCoupling(OnePassInverse, tfb.Bijector):
 
     def __init__(self, ndim: int, hidden_units: tuple[int, ...], activation: str, seed: int,
                  bins: int = SPLINE_BINS, bound: float = SPLINE_BOUND, layer: int = 0,
-                 name: str = "spline_coupling"):
+                 name: str = "spline_coupling", net: tf.Module | None = None):
+        # ``net``: the conditioning network to share, as copy() does; a new one when None. Being in
+        # ``parameters``, it tells TFP's cache this layer from another built with the same arguments.
         parameters = dict(locals())
-        super().__init__(forward_min_event_ndims=1, parameters=parameters, name=name)
+        super().__init__(forward_min_event_ndims=1, dtype=tf.float32, parameters=parameters, name=name)
         self.num_masked = ndim // 2
         self.units, self.bins, self.bound = ndim - self.num_masked, bins, bound
-        self.net = _CouplingNetwork(hidden_units, activation, self.units * (3 * bins - 1), seed, layer,
-                                    name=f"{name}_net")
+        self.net = net if net is not None else _CouplingNetwork(
+            hidden_units, activation, self.units * (3 * bins - 1), seed, layer, name=f"{name}_net")
+        self._parameters["net"] = self.net
 
     def _spline_parameters(self, condition: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Bin widths, heights and inner slopes (:func:`flowlab.spline.spline_parameters`) per
@@ -529,6 +596,7 @@ class FlowConfig:
 
     def __post_init__(self):
         registered = FAMILIES[_validate.one_of("flow", self.flow, FLOWS)]
+        _validate.mapping("options", self.options)
         _, hidden_units, _, ndim, _ = _chain_args(self.num_layers, self.hidden_units, self.activation,
                                                   self.ndim, self.seed)
         object.__setattr__(self, "hidden_units", hidden_units)  # a list given becomes a tuple
@@ -577,7 +645,7 @@ class FlowConfig:
         return cls(**values)
 
 
-class Flow(tfd.TransformedDistribution):
+class Flow(OnePassDensity, tfd.TransformedDistribution):
     """A flow made by :func:`make_flow`: the base distribution pushed through the bijector,
     with the :class:`FlowConfig` it was made from as ``config`` (what
     :func:`flowlab.io.save_flow` writes next to the weights). Its checkpoint is a plain
@@ -632,6 +700,9 @@ def make_flow(config: FlowConfig = FlowConfig()) -> Flow:
         >>> flow.log_prob([[0.0, 0.0]]).shape, len(flow.trainable_variables)
         (TensorShape([1]), 4)
     """
+    if not isinstance(config, FlowConfig):
+        raise ValueError(f"config must be a FlowConfig (FlowConfig.from_dict makes one from a dict), "
+                         f"got {type(config).__name__}: {config!r}")
     bijector = FAMILIES[config.flow].build(num_layers=config.num_layers, hidden_units=config.hidden_units,
                                            activation=config.activation, ndim=config.ndim, seed=config.seed,
                                            **config.options)

@@ -31,7 +31,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate, spline
 from flowlab.digits import DIMS, LEVELS, SIDE
-from flowlab.flows import ActNorm, OnePassInverse, _layer_seed, initialize_actnorms, soft_clamp
+from flowlab.flows import ActNorm, OnePassDensity, OnePassInverse, _layer_seed, initialize_actnorms, soft_clamp
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -157,13 +157,17 @@ class ImageCoupling(OnePassInverse, tfb.Bijector):
     outputs_per_entry = 2
 
     def __init__(self, block: tuple[int, int, int], mask: np.ndarray, hidden_channels: int, seed: int,
-                 layer: int, log_scale_bound: float = 3.0, name: str = "coupling"):
-        super().__init__(forward_min_event_ndims=1, name=name)
+                 layer: int, log_scale_bound: float = 3.0, name: str = "coupling", net: tf.Module | None = None):
+        # ``net``: the network to share, as copy() does; a new one when None. Being in ``parameters``,
+        # it tells TFP's cache this layer from another built with the same arguments.
+        parameters = dict(locals())
+        super().__init__(forward_min_event_ndims=1, dtype=tf.float32, parameters=parameters, name=name)
         self.block, self.size = tuple(block), math.prod(block)
         self.mask = tf.constant(np.asarray(mask, dtype=np.float32)[None])
         self.log_scale_bound = log_scale_bound
-        self.net = _ConvNet(self.block, block[2] + 1, self.outputs_per_entry * block[2], hidden_channels, seed,
-                            layer, f"{name}_net")
+        self.net = net if net is not None else _ConvNet(
+            self.block, block[2] + 1, self.outputs_per_entry * block[2], hidden_channels, seed, layer, f"{name}_net")
+        self._parameters["net"] = self.net
 
     def _transform(self, z: tf.Tensor, raw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         shift, log_scale = raw[..., 0], soft_clamp(raw[..., 1], self.log_scale_bound)
@@ -240,6 +244,31 @@ def _coupling_stage(block: tuple[int, int, int], couplings: int, masks: str, hid
     return steps
 
 
+def _couplings(value: Any) -> tuple[int, ...]:
+    """Three coupling counts (one per stage), each within :data:`flowlab._validate.LIMITS`, not all zero."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(f"couplings must be three counts (8x8x1, 4x4x4, 4x4x2 stages), not all zero, "
+                         f"got {type(value).__name__}: {value!r}")
+    couplings = tuple(_validate.within("couplings", f"couplings[{i}]", _validate.non_negative_int(f"couplings[{i}]", n))
+                      for i, n in enumerate(value))
+    if len(couplings) != 3 or sum(couplings) == 0:
+        raise ValueError(f"couplings must be three counts (8x8x1, 4x4x4, 4x4x2 stages), not all zero, "
+                         f"got {couplings!r}")
+    return couplings
+
+
+def _flow_args(couplings: Any, hidden_channels: Any, seed: Any, log_scale_bound: Any, alpha: Any,
+               transform: Any) -> tuple[tuple[int, ...], int, int, float, str]:
+    """Check a digits flow's settings (no network is built): each error names the setting."""
+    couplings = _couplings(couplings)
+    hidden = _validate.within("hidden_channels", "hidden_channels",
+                              _validate.positive_int("hidden_channels", hidden_channels))
+    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
+    bound = _validate.finite_float("log_scale_bound", log_scale_bound, minimum=0.0, strict=True)
+    logit_bijector(alpha)  # checks alpha
+    return couplings, hidden, seed, bound, _validate.one_of("transform", transform, tuple(COUPLINGS))
+
+
 def flow_steps(*, multiscale: bool = True, couplings: Sequence[int] = (4, 4, 4), hidden_channels: int = 32,
                seed: int = 0, log_scale_bound: float = 3.0, alpha: float = 0.01,
                transform: str = "spline") -> list[tfb.Bijector]:
@@ -257,14 +286,8 @@ def flow_steps(*, multiscale: bool = True, couplings: Sequence[int] = (4, 4, 4),
         >>> steps[:4], steps.count("Permute"), len(steps)
         (['Chain', 'ActNorm', 'ImageSplineCoupling', 'Permute'], 2, 9)
     """
-    couplings = tuple(_validate.non_negative_int(f"couplings[{i}]", n) for i, n in enumerate(couplings))
-    if len(couplings) != 3 or sum(couplings) == 0:
-        raise ValueError(f"couplings must be three counts (8x8x1, 4x4x4, 4x4x2 stages), not all zero, "
-                         f"got {couplings!r}")
-    hidden = _validate.positive_int("hidden_channels", hidden_channels)
-    seed = _validate.non_negative_int("seed", seed)
-    bound = _validate.finite_float("log_scale_bound", log_scale_bound, minimum=0.0, strict=True)
-    transform = _validate.one_of("transform", transform, tuple(COUPLINGS))
+    couplings, hidden, seed, bound, transform = _flow_args(couplings, hidden_channels, seed, log_scale_bound,
+                                                           alpha, transform)
     image, squeezed, kept = (SIDE, SIDE, 1), (SIDE // 2, SIDE // 2, 4), (SIDE // 2, SIDE // 2, 2)
     steps: list[tfb.Bijector] = [logit_bijector(alpha)]
     if not multiscale:
@@ -298,8 +321,9 @@ class ImageFlowConfig:
     def __post_init__(self):
         if not isinstance(self.multiscale, bool):
             raise ValueError(f"multiscale must be True or False, got {self.multiscale!r}")
-        object.__setattr__(self, "couplings", tuple(self.couplings))
-        flow_steps(**{**self.to_dict(), "hidden_channels": 1})  # validates every field
+        object.__setattr__(self, "couplings", _couplings(self.couplings))
+        _flow_args(self.couplings, self.hidden_channels, self.seed, self.log_scale_bound, self.alpha,
+                   self.transform)  # every field, without building a network
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -309,16 +333,21 @@ class ImageFlowConfig:
         return cls(**{**values, "couplings": tuple(values.get("couplings", cls.couplings))})
 
 
-class ImageFlow(tfd.TransformedDistribution):
+class ImageFlow(OnePassDensity, tfd.TransformedDistribution):
     """A digits flow: a standard normal on 64 numbers pushed through the chain of
-    :func:`flow_steps` (run as inverses), with its :class:`ImageFlowConfig` as ``config``."""
+    :func:`flow_steps` (run as inverses), with its :class:`ImageFlowConfig` as ``config``.
+    ``bijector``: the chain of those steps to use (shared, with its weights, as ``copy()`` does);
+    made from the config when None."""
 
-    def __init__(self, config: ImageFlowConfig):
-        steps = flow_steps(**config.to_dict())
-        parameters = {"config": config}
-        super().__init__(tfd.MultivariateNormalDiag(loc=tf.zeros(DIMS)),
-                         tfb.Chain(steps, name="digits_flow"),
-                         name="image_flow")
+    def __init__(self, config: ImageFlowConfig, bijector: tfb.Chain | None = None):
+        if not isinstance(config, ImageFlowConfig):
+            raise ValueError(f"config must be an ImageFlowConfig (ImageFlowConfig.from_dict makes one from a "
+                             f"dict), got {type(config).__name__}: {config!r}")
+        if bijector is None:
+            bijector = tfb.Chain(flow_steps(**config.to_dict()), name="digits_flow")
+        steps = list(bijector.bijectors)
+        parameters = {"config": config, "bijector": bijector}
+        super().__init__(tfd.MultivariateNormalDiag(loc=tf.zeros(DIMS)), bijector, name="image_flow")
         self._parameters = parameters
         self._config, self._steps = config, steps
 
@@ -362,6 +391,9 @@ class VariationalDequantizer(tf.Module):
     def __init__(self, shape: tuple[int, int] = (SIDE, SIDE), couplings: int = 2, hidden_channels: int = 16,
                  seed: int = 0, levels: int = LEVELS, name: str = "dequantizer"):
         super().__init__(name=name)
+        if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or len(shape) != 2:
+            raise ValueError(f"shape must be the (height, width) of the images, two positive integers, "
+                             f"got {type(shape).__name__}: {shape!r}")
         self.shape = (_validate.positive_int("shape[0]", shape[0]), _validate.positive_int("shape[1]", shape[1]), 1)
         self.levels = _validate.positive_int("levels", levels)
         couplings = _validate.positive_int("couplings", couplings)

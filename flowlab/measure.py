@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow_probability as tfp
@@ -41,10 +42,30 @@ MOON_TIPS = np.array([[1.0, 0.0], [0.0, 0.5]])
 
 
 def log_prob_numpy(flow: tfd.Distribution, x: np.ndarray, batch_size: int = 50_000) -> np.ndarray:
-    """``flow.log_prob`` on many points, in blocks, as a float64 NumPy array."""
-    x = np.asarray(x, dtype=np.float32)
+    """``flow.log_prob`` on many points (shape (n, d), n >= 1), ``batch_size`` at a time, as a
+    float64 NumPy array."""
+    flow = _flow("flow", flow)
+    batch_size = _validate.within("batch_size", "batch_size", batch_size)
+    try:
+        x = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"x must be an array of numbers of shape (n, d), got {type(x).__name__}") from None
+    if x.ndim < 2 or x.shape[0] == 0 or tuple(x.shape[-1:]) != tuple(flow.event_shape):
+        raise ValueError(f"x must have shape (n, {', '.join(map(str, flow.event_shape))}) with n >= 1 "
+                         f"(the flow's event shape), got {x.shape}")
     blocks = [flow.log_prob(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(blocks).astype(np.float64)
+
+
+def _flow(name: str, flow: Any, event_shape: tuple[int, ...] | None = None) -> tfd.Distribution:
+    """``flow`` if it is a distribution (of ``event_shape`` when given), else ValueError naming ``name``."""
+    if not isinstance(flow, tfd.Distribution):
+        raise ValueError(f"{name} must be a flow (a tfp Distribution, as make_flow makes), "
+                         f"got {type(flow).__name__}: {flow!r}")
+    if event_shape is not None and tuple(flow.event_shape) != event_shape:
+        raise ValueError(f"{name} must be a density on points of shape {list(event_shape)} (the moons), "
+                         f"got a flow with event shape {list(flow.event_shape)}")
+    return flow
 
 
 def heldout_points(noise: float = 0.05, n_samples: int = 100_000, seed: int = 2024) -> np.ndarray:
@@ -71,6 +92,7 @@ def evaluate(flow: tfd.Distribution, noise: float = 0.05, n_samples: int = 100_0
     ``*_se`` keys hold their standard errors. The KL's is small because it averages the
     difference on each point, in which most of the point-to-point scatter cancels.
     """
+    flow = _flow("flow", flow, event_shape=(2,))
     n_samples = _validate.positive_int("n_samples", n_samples)
     x = heldout_points(noise, n_samples, seed)
     log_q = log_prob_numpy(flow, x)
