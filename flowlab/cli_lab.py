@@ -88,7 +88,9 @@ def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
 def _add_digits_arguments(train: argparse.ArgumentParser) -> None:
     from flowlab.image_flows import ImageFlowConfig
 
-    default = ImageFlowConfig()
+    # the class's field defaults, not an instance: ImageFlowConfig() validates by building a whole
+    # digits flow (12 couplings, 36 convolutions), which every `flowlab train` paid for (issue 39)
+    default = ImageFlowConfig
     digits = train.add_argument_group("the digits (--data digits)")
     digits.add_argument("--image-flow", choices=("multiscale", "flat"), default=None,
                         help="multi-scale (squeeze and split) or one scale, the same couplings (default: multiscale)")

@@ -90,11 +90,12 @@ def _figures(out: Path, flow: ImageFlow, splits: DigitSplits, history: dict, sco
         plt.close("all")
 
 
-def run_digits(out: Path, config: ImageFlowConfig = ImageFlowConfig(), settings: TrainSettings = DIGITS_SETTINGS,
+def run_digits(out: Path, config: ImageFlowConfig | None = None, settings: TrainSettings = DIGITS_SETTINGS,
                dequantization: str = "variational", progress: bool = True) -> dict:
     """Train a digits flow on the split of ``settings.seed``, score it and the baselines on the
     test images, and write ``metrics.json``, the figures and the saved flow (``flow/``, reload with
-    :func:`flowlab.io.load_image_flow`) into ``out``. Returns the metrics.
+    :func:`flowlab.io.load_image_flow`) into ``out``. Returns the metrics. ``config`` None: the
+    default :class:`ImageFlowConfig`.
 
     Raises:
         flowlab.TrainingDiverged: if training diverges.
@@ -102,6 +103,7 @@ def run_digits(out: Path, config: ImageFlowConfig = ImageFlowConfig(), settings:
     from flowlab.io import save_image_flow
 
     dequantization = _validate.one_of("dequantization", dequantization, DEQUANTIZATIONS)
+    config = ImageFlowConfig() if config is None else config
     splits = load_digit_splits(seed=settings.seed)
     flow = make_image_flow(config)
     dequantizer = VariationalDequantizer(seed=settings.seed) if dequantization == "variational" else None

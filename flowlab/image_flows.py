@@ -366,15 +366,17 @@ class ImageFlow(OnePassDensity, tfd.TransformedDistribution):
         return list(self._steps)
 
 
-def make_image_flow(config: ImageFlowConfig = ImageFlowConfig()) -> ImageFlow:
-    """A trainable digits flow with its weights created.
+def make_image_flow(config: ImageFlowConfig | None = None) -> ImageFlow:
+    """A trainable digits flow with its weights created (``config`` None: the default
+    :class:`ImageFlowConfig`, made per call: a default made at import would build a flow on
+    every import of this module, ``flowlab train`` for the moons included).
 
     Example:
         >>> flow = make_image_flow(ImageFlowConfig(couplings=(1, 1, 1), hidden_channels=4))
         >>> flow.log_prob(np.full((2, 64), 3.5, np.float32)).shape
         TensorShape([2])
     """
-    flow = ImageFlow(config)
+    flow = ImageFlow(ImageFlowConfig() if config is None else config)
     flow.log_prob(tf.fill([1, DIMS], LEVELS / 2))
     return flow
 
