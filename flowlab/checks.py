@@ -86,11 +86,46 @@ def _genuine(name: str, value: Any, library: str, methods: tuple[str, ...]) -> N
     _check_guard.require_genuine(name, value, library, methods, LEDGER, CheckFailed)
 
 
+#: Check -> the notebook cell whose answer it judges, as out-of-order messages name it.
+ANSWER_CELLS: Mapping[str, str] = types.MappingProxyType({
+    "bijection_verdicts": "the `verdicts` cell (\"Which maps are bijectors?\")",
+    "moons_data": "the `data` cell (\"Two-moons data\")",
+    "base_distribution": "the `zdist` cell (\"The base distribution\")",
+    "base_samples": "the `zsamples = ...` cell of the base distribution",
+    "bijectors": "the `shift_bij`, `scale_bij`, `b` cell (\"A first bijector\")",
+    "transformed_distribution": "the `td = tfd.TransformedDistribution(zdist, bijector=b)` cell and the "
+                                "`zsamples` cell below it",
+    "formula_by_hand": "the `log_det_g`, `by_hand` cell (\"Check the formula yourself\")",
+    "hand_bijector": "the `class MySinh` cell, which makes `my_sinh` (\"Write a bijector yourself\")",
+    "hand_chain": "the `sinh_chain`, `sinh_td` cell",
+    "flow_chain": "the chain cell, which makes `big_bijector` and `td` (\"The normalizing flow: three MAFs "
+                  "with permutations\")",
+    "maf_jacobian": "the `jacobians` cell (\"One MAF layer's Jacobian\")",
+    "keras_model": "the Keras cell, which makes `x` and `model` and compiles it (\"Training with Keras\")",
+    "loss_and_optimizer": "the Keras cell, which makes `x` and `model` and compiles it (\"Training with Keras\")",
+    "training": "the `result = model.fit(...)` cell",
+    "flow_samples": "the `zsamples` cell of \"Sampling from the trained flow\"",
+})
+
+
+def rerun_hint(check: str) -> str:
+    """``Hint: ...`` naming the cells to run again, in order, when what ``check`` saw has changed since.
+
+    Example:
+        >>> rerun_hint("keras_model").startswith("Hint: run the keras_model check cell")
+        True
+    """
+    return (f"Hint: run the {check} check cell (`flowlab.checks.run(\"{check}\", globals())`, right below "
+            f"{ANSWER_CELLS[check]}) again, then every cell after it in order, down to this one.")
+
+
 def _earlier(check: str, key: str) -> Any:
-    """What check ``check`` recorded under ``key``; fails clearly if it did not pass."""
+    """What check ``check`` recorded under ``key``; fails clearly, naming the cells to run, if it did not pass."""
     if key not in LEDGER:
-        raise CheckFailed(f"the `{check}` check has not passed in this kernel, and this check builds on "
-                          f"what it saw. Hint: run the cells from the `{check}` check on, in order.")
+        raise CheckFailed(f"the `{check}` check has not passed in this kernel, and this check builds on what it "
+                          f"saw. Hint: run {ANSWER_CELLS[check]}, then the {check} check cell "
+                          f"(`flowlab.checks.run(\"{check}\", globals())`, right below it), then every cell after "
+                          "it in order, down to this one.")
     return LEDGER[key]
 
 
@@ -312,9 +347,26 @@ def _column(name: str, value: Any, n: int) -> np.ndarray:
     return array
 
 
+def _per_coordinate(log_det: Any) -> bool:
+    """Whether ``log_det`` is b's log-det per coordinate (event_ndims=0): [0, ±log 2] on its last axis."""
+    try:
+        array = np.asarray(log_det, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return array.ndim >= 1 and array.shape[-1] == 2 and any(
+        np.allclose(array, [0.0, sign * np.log(2.0)], atol=1e-4) for sign in (1.0, -1.0))
+
+
 @_check(points=1, uses=("x_check", "log_det_g", "by_hand"))
 def formula_by_hand(namespace: Mapping[str, Any]) -> str:
     """``log_det_g`` and ``by_hand``: the change-of-variables formula on ``x_check``, done by hand."""
+    if "log_det_g" in namespace:  # event_ndims=0 stops the student's cell at by_hand, before it is defined
+        _require(not _per_coordinate(namespace["log_det_g"]),
+                 f"`log_det_g` is {np.round(np.asarray(namespace['log_det_g'], dtype=np.float64), 4).tolist()}: one "
+                 "number per coordinate, not per point. event_ndims=0 makes each coordinate an event of its own, "
+                 "so adding it to zdist.log_prob (one number per point) fails with \"Incompatible shapes: [4] vs. "
+                 "[2]\". Hint: b.inverse_log_det_jacobian(x_check, event_ndims=1): a point of the plane is one "
+                 "event.")
     x_check, log_det_g, by_hand = _get(namespace, "x_check", "log_det_g", "by_hand")
     try:
         x = np.asarray(x_check, dtype=np.float64)
@@ -354,6 +406,14 @@ def formula_by_hand(namespace: Mapping[str, Any]) -> str:
 _HAND_X = np.linspace(-3.0, 3.0, 13, dtype=np.float32)
 
 
+def _numpy_inside(method: str) -> str:
+    """The failure of a hand-written bijector that computes with NumPy."""
+    return (f"my_sinh.{method} returns a NumPy array, not a tensor: your class computes with NumPy (np.sinh, "
+            "np.log, ...). TFP and tf.GradientTape need TensorFlow operations: NumPy's results cannot be "
+            "differentiated, which is what \"'numpy.ndarray' object has no attribute '_id'\" means. Hint: use "
+            "tf.sinh, tf.asinh, tf.math.log, tf.cosh and tf.math.log1p inside the methods.")
+
+
 def _hand_values(bijector: Any, method: str, points: np.ndarray) -> np.ndarray:
     """``bijector.<method>`` on fresh tensors (TFP caches forward/inverse pairs by tensor) as float64."""
     try:
@@ -361,8 +421,13 @@ def _hand_values(bijector: Any, method: str, points: np.ndarray) -> np.ndarray:
             value = getattr(bijector, method)(tf.constant(points), event_ndims=0)
         else:
             value = getattr(bijector, method)(tf.constant(points))
+        _require(tf.is_tensor(value), _numpy_inside(method))
         array = np.array(value, dtype=np.float64)
+    except CheckFailed:
+        raise
     except Exception as error:  # the student's code: say which method failed and how
+        if "_id" in str(error) and "numpy" in str(error):
+            raise CheckFailed(_numpy_inside(method)) from None
         raise CheckFailed(f"my_sinh.{method} failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
                           ) from None
     array = np.broadcast_to(array, points.shape) if array.ndim == 0 else array
@@ -377,6 +442,7 @@ def _tape_log_slope(function: Callable[[tf.Tensor], tf.Tensor], points: np.ndarr
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = function(x)
+    _require(tf.is_tensor(y), _numpy_inside(getattr(function, "__name__", "forward")))
     slope = tape.gradient(y, x)
     _require(slope is not None, "the bijector's output does not depend on its input through TensorFlow "
                                 "operations, so GradientTape cannot differentiate it. Hint: use tf functions.")
@@ -428,15 +494,25 @@ def hand_bijector(namespace: Mapping[str, Any]) -> str:
     return _ok("my_sinh: round trip, and both log-dets agree with GradientTape")
 
 
+def _chained(bijector: Any) -> list[Any]:
+    """Every bijector inside a chain, however it was built: a list, composition by calling one bijector
+    on another (which nests chains), or chains inside chains."""
+    if _kind(bijector) != "Chain":
+        return [bijector]
+    return [bijector] + [inner for member in bijector.bijectors for inner in _chained(member)]
+
+
 @_check(points=2, after=("hand_bijector",), uses=("sinh_chain", "sinh_td", "my_sinh"))
 def hand_chain(namespace: Mapping[str, Any]) -> str:
     """``sinh_chain`` (x = 0.5 sinh(z) + 1, with my_sinh) and ``sinh_td``, which integrates to one."""
     sinh_chain, sinh_td, my_sinh = _get(namespace, "sinh_chain", "sinh_td", "my_sinh")
     _require(my_sinh is _earlier("hand_bijector", "hand_bijector"),
-             "`my_sinh` is not the bijector the hand_bijector check saw. Hint: run that check again.")
+             "`my_sinh` is not the bijector the hand_bijector check saw: the `class MySinh` cell ran again "
+             "after that check (each run makes a new my_sinh). " + rerun_hint("hand_bijector"))
     _require(_kind(sinh_chain) == "Chain", f"`sinh_chain` should be a tfb.Chain, got {_kind(sinh_chain)}.")
-    _require(any(bij is my_sinh for bij in sinh_chain.bijectors),
-             "`sinh_chain` does not contain your my_sinh. Hint: put my_sinh itself in the list.")
+    _require(any(bij is my_sinh for bij in _chained(sinh_chain)),
+             "`sinh_chain` does not contain your my_sinh. Hint: put my_sinh itself in the chain (in the list, "
+             "or composed: tfb.Shift(1.0)(tfb.Scale(0.5)(my_sinh))), not TFP's tfb.Sinh or a new MySinh().")
     z = np.array([-1.0, 0.0, 0.5, 2.0], dtype=np.float32)
     x = np.array(sinh_chain.forward(tf.constant(z)), dtype=np.float64)
     expected = 0.5 * np.sinh(z.astype(np.float64)) + 1.0
@@ -510,24 +586,47 @@ def flow_chain(namespace: Mapping[str, Any]) -> str:
     return _ok("big_bijector: 3 x [MAF(128, 128, relu), Permute]; td's density integrates to 1")
 
 
-@_check(points=2, after=("flow_chain",), uses=("jacobians", "z_points", "log_det_autodiff"))
-def maf_jacobian(namespace: Mapping[str, Any]) -> str:
-    """``jacobians`` of the first MAF's forward map at ``z_points`` and ``log_det_autodiff``."""
-    jacobians, z_points, log_det_autodiff = _get(namespace, "jacobians", "z_points", "log_det_autodiff")
-    maf = _earlier("flow_chain", "chain").bijectors[0]
-    z = np.asarray(z_points, dtype=np.float32)
-    _require(z.ndim == 2 and z.shape[1] == 2 and len(z) >= 1, f"`z_points` has shape {z.shape}; keep the points "
-                                                             "given, shape (n, 2).")
+_WATCH_HINT = ("Hint: call tape.watch(z_points) first inside the `with tf.GradientTape() as tape:` block, then "
+               "x_points = maf.forward(z_points).")
+
+
+def _jacobian_array(jacobians: Any, n: int) -> np.ndarray:
+    """``jacobians`` as an (n, 2, 2) array, or the failure that names the mistake behind it."""
+    _require(jacobians is not None, "`jacobians` is None: the tape did not watch z_points (a tf.constant is not "
+                                    "followed on its own), so it has nothing to differentiate. " + _WATCH_HINT)
     try:
         found = np.asarray(jacobians, dtype=np.float64)
     except (TypeError, ValueError):
         raise CheckFailed(f"`jacobians` should be a tensor of numbers, got {type(jacobians).__name__}.") from None
-    n = len(z)
     _require(found.shape != (n, 2, n, 2), f"`jacobians` has shape {found.shape}: tape.jacobian differentiates "
-                                          "every output by every input of every point. Hint: "
+                                          "every output by every input of every point (that is why np.linalg.det "
+                                          f"raises LinAlgError: its last two axes, {n} x 2, are not square). Hint: "
                                           "tape.batch_jacobian gives one 2 x 2 matrix per point.")
     _require(found.shape == (n, 2, 2), f"`jacobians` has shape {found.shape}; expected ({n}, 2, 2), one 2 x 2 "
                                        "Jacobian per point. Hint: tape.batch_jacobian(x_points, z_points).")
+    _require(bool(np.any(found != 0)), "`jacobians` are all zero (so log|det J| is -inf): the tape did not watch "
+                                       "z_points (a tf.constant is not followed on its own), and batch_jacobian "
+                                       "then reports no dependence at all. " + _WATCH_HINT)
+    return found
+
+
+@_check(points=2, after=("flow_chain",), uses=("jacobians", "z_points", "log_det_autodiff"))
+def maf_jacobian(namespace: Mapping[str, Any]) -> str:
+    """``jacobians`` of the first MAF's forward map at ``z_points`` and ``log_det_autodiff``."""
+    if "jacobians" not in namespace or "z_points" not in namespace:
+        _get(namespace, "jacobians", "z_points", "log_det_autodiff")  # fails, naming every missing one
+    jacobians, z_points = namespace["jacobians"], namespace["z_points"]  # judged before log_det_autodiff:
+    chain = _earlier("flow_chain", "chain")  # a wrong Jacobian stops the student's cell before it
+    _require(namespace.get("big_bijector", chain) is chain,
+             "`big_bijector` is not the chain the flow_chain check saw: the chain cell ran again after that check, "
+             "so `maf` is a new, untrained chain's first layer. " + rerun_hint("flow_chain"))
+    maf = chain.bijectors[0]
+    z = np.asarray(z_points, dtype=np.float32)
+    _require(z.ndim == 2 and z.shape[1] == 2 and len(z) >= 1, f"`z_points` has shape {z.shape}; keep the points "
+                                                             "given, shape (n, 2).")
+    n = len(z)
+    found = _jacobian_array(jacobians, n)
+    (log_det_autodiff,) = _get(namespace, "log_det_autodiff")
 
     def jacobian_of(function: Callable[[tf.Tensor], tf.Tensor]) -> np.ndarray:
         points = tf.constant(z)
@@ -558,18 +657,31 @@ def maf_jacobian(namespace: Mapping[str, Any]) -> str:
     return _ok("jacobians: one lower-triangular 2 x 2 per point; log|det J| matches the MAF's own")
 
 
+def _keras_input(x: Any) -> None:
+    """``x`` must be a Keras Input of shape (None, 2) and dtype float32; the failure names the mistake."""
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    _require(shape is not None and dtype is not None, f"`x` should be a Keras Input, got {type(x).__name__}. "
+                                                      "Hint: tf.keras.Input(shape=(2,), dtype=tf.float32).")
+    _require(tuple(shape) == (None, 2), f"`x` has shape {tuple(shape)}; expected (None, 2). "
+                                        "Hint: tf.keras.Input(shape=(2,), dtype=tf.float32).")
+    name = getattr(dtype, "name", str(dtype))
+    _require(name == "float32", f"`x` has dtype {name}; the flow computes in float32, so td.log_prob(x) fails "
+                                "on it (\"Input 'y' of 'Sub' Op has type float32 that does not match type "
+                                f"{name}\"). Hint: tf.keras.Input(shape=(2,), dtype=tf.float32).")
+
+
 @_check(points=2, after=("flow_chain",), uses=("x", "model", "td"))
 def keras_model(namespace: Mapping[str, Any]) -> str:
     """``x`` (Keras Input of shape (2,), float32) and ``model`` mapping points to td.log_prob."""
+    if "x" in namespace:  # a wrong Input stops the student's cell at td.log_prob(x), before `model`
+        _keras_input(namespace["x"])
     x, model, td = _get(namespace, "x", "model", "td")
-    _require(tuple(x.shape) == (None, 2), f"`x` has shape {tuple(x.shape)}; expected (None, 2). "
-                                          "Hint: tf.keras.Input(shape=(2,), dtype=tf.float32).")
-    _require(x.dtype == tf.float32, f"`x` has dtype {x.dtype.name}; the flow computes in float32.")
     _require(isinstance(model, tf.keras.Model), f"`model` should be a tf.keras.Model, got {type(model).__name__}.")
     _genuine("model", model, "tf_keras", ("call", "__call__", "fit", "predict"))
     chain_td = _earlier("flow_chain", "td")
-    _require(td is chain_td, "`td` is not the distribution the flow_chain check saw. Hint: build the model "
-                             "on the td of the flow chain, without redefining td in between.")
+    _require(td is chain_td, "`td` is not the distribution the flow_chain check saw: the chain cell ran again "
+                             "after that check (each run makes a new td), or td was redefined since. "
+                             + rerun_hint("flow_chain"))
     model_variables = {id(v) for v in model.trainable_variables}
     network_variables = [v for net in LEDGER["networks"] for v in net.trainable_variables]
     _require(bool(network_variables) and all(id(v) in model_variables for v in network_variables),
@@ -587,8 +699,8 @@ def loss_and_optimizer(namespace: Mapping[str, Any]) -> str:
     """``model`` compiled with Adam and the negative log-likelihood loss."""
     (model,) = _get(namespace, "model")
     _require(model is _earlier("keras_model", "model"),
-             "`model` is not the model the keras_model check saw. Hint: compile that model; do not "
-             "build a new one in between.")
+             "`model` is not the model the keras_model check saw: the Keras cell ran again after that check "
+             "(each run builds a new model), or model was redefined since. " + rerun_hint("keras_model"))
     optimizer = getattr(model, "optimizer", None)
     _require(optimizer is not None, "`model` is not compiled. Hint: model.compile(optimizer=..., loss=...).")
     _require(type(optimizer).__name__ == "Adam",
@@ -609,9 +721,12 @@ def training(namespace: Mapping[str, Any]) -> str:
     """``result``: 80 epochs of training of that model, a falling loss, a held-out NLL near the truth."""
     result, td, model = _get(namespace, "result", "td", "model")
     chain_td, chain_model = _earlier("flow_chain", "td"), _earlier("keras_model", "model")
-    _require(td is chain_td and model is chain_model,
-             "`td` or `model` is not the one the earlier checks saw. Hint: train the model built on the "
-             "flow chain's td; do not redefine them in between.")
+    _require(td is chain_td, "`td` is not the distribution the flow_chain check saw: the chain cell ran again "
+                             "after that check (each run makes a new, untrained td), or td was redefined since. "
+                             + rerun_hint("flow_chain"))
+    _require(model is chain_model, "`model` is not the model the keras_model check saw: the Keras cell ran again "
+                                   "after that check (each run builds a new model), or model was redefined "
+                                   "since. " + rerun_hint("keras_model"))
     _require(isinstance(result, tf.keras.callbacks.History),
              f"`result` should be the History that model.fit returns, got {type(result).__name__}.")
     _genuine("result", result, "tf_keras", ())
@@ -680,7 +795,9 @@ def flow_samples(namespace: Mapping[str, Any]) -> str:
     zsamples, td = _get(namespace, "zsamples", "td")
     points = _points("zsamples", zsamples, MOON_N)
     _require(td is _earlier("training", "trained"),
-             "`td` is not the flow the training check saw. Hint: sample the trained td.")
+             "`td` is not the flow the training check saw: the chain cell ran again after training (each run "
+             "makes a new, untrained td), or td was redefined since. " + rerun_hint("flow_chain")
+             + " That trains the flow again.")
     _require(any(draw.shape == points.shape and np.array_equal(draw, points) for draw in LEDGER["draws"]),
              "`zsamples` is not a draw of the trained td. Hint: zsamples = td.sample(moon_n), from the "
              "trained td, not zdist or the data.")
@@ -829,4 +946,5 @@ def stand_in(name: str, namespace: dict[str, Any]) -> None:
 
 _SNAPSHOT = _snapshot()
 #: Everything public: the registry's checks are registered above, each by its decorator.
-__all__ = ["CheckFailed", "Check", "REGISTRY", "CHECKS", "LEDGER", "STAND_INS", "run", "stand_in", *_REGISTRY]
+__all__ = ["CheckFailed", "Check", "REGISTRY", "CHECKS", "LEDGER", "STAND_INS", "ANSWER_CELLS", "rerun_hint", "run",
+           "stand_in", *_REGISTRY]

@@ -3,6 +3,7 @@
     flowlab train [--flow maf] [--layers 3] [--hidden-units 128,128] [--bins 16] [--epochs 80] ... [--json]
     flowlab train --data digits [--image-flow multiscale] [--dequantization variational] ... [--json]
     flowlab compare [--seeds 0 1 2 3 4] [--epochs 80] [--out DIR] [--json]
+    flowlab notebooks DIR [--force]
     flowlab student [--solution NB] [--out NB]
     flowlab grade SUBMISSIONS... [--out DIR] [--timeout SECONDS] [--workers N] [--force]
     flowlab check NOTEBOOK [--timeout SECONDS]
@@ -10,7 +11,7 @@
 
 ``check`` and ``grade`` compare against the student notebook that ships inside the package
 (``--reference`` overrides it), so they work from any folder once flowlab is installed. Each
-sub-command lives in :mod:`flowlab.cli_lab` (train, compare) or :mod:`flowlab.cli_grading` (the
+sub-command lives in :mod:`flowlab.cli_lab` (train, compare, notebooks) or :mod:`flowlab.cli_grading` (the
 rest), which registers its parser and the function that runs it.
 """
 

@@ -531,7 +531,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"flowlab check: error: {problem}", file=sys.stderr)
         return 2
     print(f"checking {args.notebook} as the grader would (at most {args.timeout:g} s) ...", flush=True)
-    grade = grade_notebook(args.notebook, args.reference, timeout=args.timeout, memory_mb=args.memory_mb)
+    grade = grade_notebook(args.notebook, args.reference, timeout=args.timeout, memory_mb=args.memory_mb,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     width = max(len(name) for name in grade.results)
     for name, message in grade.results.items():
         earned = grade.points_possible[name] if message is None else 0

@@ -1,6 +1,7 @@
 """The lab's sub-commands of ``flowlab``: ``train`` (a flow on the moons, or with ``--data digits``
-a multi-scale flow on 8x8 digits) and ``compare`` (VAE, GAN and flows side by side). Their
-options are added, and TensorFlow imported, only when the command is parsed."""
+a multi-scale flow on 8x8 digits), ``compare`` (VAE, GAN and flows side by side) and ``notebooks``
+(the lab's notebooks copied out of the package). Their options are added, and TensorFlow imported,
+only when the command is parsed."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ DIGITS_ONLY = {"image_flow": "multiscale", "dequantization": "variational", "cou
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``train`` and ``compare`` to ``flowlab``'s sub-commands."""
+    """Add ``train``, ``compare`` and ``notebooks`` to ``flowlab``'s sub-commands."""
     train = commands.add_parser(
         "train", help="train a flow on the two moons (or on 8x8 digits), evaluate it and save figures",
         description="Train a flow on two-moons data, evaluate it on 100,000 fresh points against the exact "
@@ -43,6 +44,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "samples and, where it has one, its likelihood; write compare.json and figures to --out.",
         add_arguments=_add_compare_arguments)
     compare.set_defaults(handler=_compare)
+    notebooks = commands.add_parser(
+        "notebooks", help="copy the lab's notebooks (the hand-out and the ones it points to) into a folder",
+        description="Copy the hand-out (normalizing_flows_student.ipynb), flow_families.ipynb, vae_gan_flow.ipynb "
+                    "and image_flows.ipynb, with the stored results they read (data/), out of the installed "
+                    "flowlab into DIR, so that a student who installed only the wheel can open them.",
+        add_arguments=_add_notebooks_arguments)
+    notebooks.set_defaults(handler=_notebooks)
 
 
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
@@ -121,6 +129,33 @@ def _add_compare_arguments(compare: argparse.ArgumentParser) -> None:
                          help="output folder, created if missing (default: flowlab-compare)")
     compare.add_argument("--json", action="store_true",
                          help="print the summary as one JSON object on the last line of stdout")
+
+
+def _add_notebooks_arguments(notebooks: argparse.ArgumentParser) -> None:
+    notebooks.add_argument("dir", type=Path, metavar="DIR", help="folder to copy them into, created if missing")
+    notebooks.add_argument("--force", action="store_true", help="overwrite files of the same names in DIR")
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    """``flowlab notebooks DIR``: the lab's notebooks copied out of the package, never over a file unasked."""
+    from flowlab.lab_notebooks import HANDOUT, copy_notebooks, existing
+
+    if args.dir.exists() and not args.dir.is_dir():
+        return fail("notebooks", f"argument DIR: {str(args.dir)!r} is a file, not a folder")
+    clash = existing(args.dir)
+    if clash and not args.force:
+        return fail("notebooks", f"argument DIR: {str(args.dir)!r} already holds {', '.join(clash)}; pass --force "
+                                 "to overwrite them, or name another folder")
+    problem = usable_folder(args.dir)
+    if problem is not None:
+        return fail("notebooks", f"argument DIR: cannot write to the folder {str(args.dir)!r}: {problem}")
+    try:
+        written = copy_notebooks(args.dir, force=args.force)
+    except FileNotFoundError as error:
+        return fail("notebooks", str(error), status=1)
+    print(f"copied {len(written)} files to {args.dir}/: " + ", ".join(p.relative_to(args.dir).as_posix() for p in written))
+    print(f"open {args.dir / HANDOUT} (the lab) or the others there; keep data/ next to them")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

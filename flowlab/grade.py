@@ -68,8 +68,9 @@ def flowlab_sources(package: Path = _PACKAGE) -> tuple[tuple[str, bytes], ...]:
                  if "__pycache__" not in p.parts)
 
 
-def grade_job(job: Job) -> Grade:
-    """Grade one submission (see the module docstring); never raises for a bad submission."""
+def grade_job(job: Job, progress: Callable[[str], None] | None = None) -> Grade:
+    """Grade one submission (see the module docstring); never raises for a bad submission. ``progress``,
+    if given, gets a line as each check cell finishes and every 15 s without one."""
     start = time.monotonic()
     reference = Reference.from_text(job.reference_text)
     grade = Grade(job.submission, "unreadable", {}, dict(reference.points_possible))
@@ -95,7 +96,7 @@ def grade_job(job: Job) -> Grade:
     grade.notes = notes + scan(submission, reference)
     work = Path(tempfile.mkdtemp(prefix="flowlab-grade-"))
     try:
-        grade = run_in_sandbox(job, reference, graded, key, work, grade)
+        grade = run_in_sandbox(job, reference, graded, key, work, grade, progress)
     finally:
         remove(work)
     grade.seconds = time.monotonic() - start
@@ -103,12 +104,12 @@ def grade_job(job: Job) -> Grade:
 
 
 def grade_notebook(path: str | Path, reference: str | Path, timeout: float = DEFAULT_TIMEOUT,
-                   memory_mb: int = DEFAULT_MEMORY_MB) -> Grade:
-    """Grade one submission file against a reference notebook file."""
+                   memory_mb: int = DEFAULT_MEMORY_MB, progress: Callable[[str], None] | None = None) -> Grade:
+    """Grade one submission file against a reference notebook file; ``progress`` as for :func:`grade_job`."""
     path = Path(path)
     job = Job(submission=path.name, content=path.read_bytes(), reference_text=Path(reference).read_text(),
               sources=flowlab_sources(), timeout=timeout, memory_mb=memory_mb)
-    return grade_job(job)
+    return grade_job(job, progress)
 
 
 def _relative_names(paths: Sequence[Path]) -> list[str]:

@@ -6,6 +6,7 @@ the kernel (:mod:`flowlab.verdict`) and the private copy verified."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from flowlab import _seal
 from flowlab.grade_prepare import JUDGED_CHECK
 from flowlab.grade_records import Grade, Job, Reference
 from flowlab.grade_verdicts import all_failed, last_line, stand_in_notes, verdicts
+from flowlab.student import check_name
 from flowlab.verdict import MAX_KL as MAX_JUDGED_KL
 
 __all__ = ["PLUGIN", "run_in_sandbox", "remove", "digest", "file_digest", "stop_running"]
@@ -96,14 +98,16 @@ def executed(graded: nbformat.NotebookNode, records: list[dict]) -> str:
 
 
 def run_in_sandbox(job: Job, reference: Reference, graded: nbformat.NotebookNode, key: str, work: Path,
-                   grade: Grade) -> Grade:
+                   grade: Grade, progress: Callable[[str], None] | None = None) -> Grade:
     """Run the prepared notebook ``graded`` in ``work`` and fill in ``grade``: status, verdicts,
-    log, executed notebook and notes. ``key`` seals the official checks' OK lines."""
+    log, executed notebook and notes. ``key`` seals the official checks' OK lines. ``progress``, if
+    given, gets a line as each check cell finishes and every 15 s without one (flowlab.grade_progress)."""
     package = _lay_out(work, job)
     notebook = work / "run" / "submission.ipynb"
     nbformat.write(graded, str(notebook))
     env = _environment(work, key, job)
-    returncode, timed_out = _execute(_command(package, job, work, notebook), work, env, job.timeout)
+    with _following(work / "results.jsonl", graded, progress):
+        returncode, timed_out = _execute(_command(package, job, work, notebook), work, env, job.timeout)
     leftovers = int((work / "leftovers").read_text()) if (work / "leftovers").is_file() else 0
     if leftovers:
         grade.notes.append(f"the notebook left {leftovers} process{'es' if leftovers != 1 else ''} running "
@@ -122,6 +126,18 @@ def run_in_sandbox(job: Job, reference: Reference, graded: nbformat.NotebookNode
         grade.notes.append(reason)
         grade.results = all_failed(reference, reason)
     return grade
+
+
+def _following(results: Path, graded: nbformat.NotebookNode,
+               progress: Callable[[str], None] | None) -> contextlib.AbstractContextManager:
+    """A thread that follows the plugin's records and reports to ``progress``; nothing without one."""
+    if progress is None:
+        return contextlib.nullcontext()
+    from flowlab.grade_progress import CellProgress
+
+    cells = [(cell.get("id"), check_name(cell)) for cell in graded.cells  # numbered as in the student's notebook:
+             if cell.get("cell_type") == "code" and "flowlab_grader" not in cell.get("metadata", {})]  # not ours
+    return CellProgress(results, cells, progress)
 
 
 def _lay_out(work: Path, job: Job) -> Path:

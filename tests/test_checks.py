@@ -673,9 +673,9 @@ WRONG = [
     ("training", lambda lab: {**lab.with_model(), "result": None}, "the `keras_model` check has not passed"),
     # issue 12: the exact density swapped in for td must not pass
     ("training", lambda lab: {**lab.compiled(), "td": ExactMoons(), "result": None},
-     "`td` or `model` is not the one the earlier checks saw"),
+     "`td` is not the distribution the flow_chain check saw"),
     ("training", lambda lab: (lambda ns: {**ns, "model": _compile(_log_prob_model(ns["td"])[1]), "result": None})(
-        lab.compiled()), "`td` or `model` is not the one the earlier checks saw"),
+        lab.compiled()), "`model` is not the model the keras_model check saw"),
     # issue 12: a SimpleNamespace posing as the History must not pass
     ("training", lambda lab: {**lab.compiled(), "result": SimpleNamespace(
         history={"loss": list(np.linspace(2.5, 0.3, EPOCHS))})},
@@ -811,3 +811,189 @@ def test_a_stand_in_that_needs_a_missing_earlier_answer_does_nothing(capsys):
         checks.run("keras_model", namespace)
     checks.stand_in("keras_model", namespace)  # no chain has passed or stood in: nothing to build on
     assert namespace == {} and capsys.readouterr().err == ""
+
+
+# --- issue 34: every correct sinh chain passes; out-of-order runs and common mistakes say what to do -------
+
+
+def _passed_sinh() -> HandSinh:
+    my_sinh = HandSinh()
+    _passes("hand_bijector", {"my_sinh": my_sinh})
+    return my_sinh
+
+
+#: Every way TFP offers to build x = 0.5 sinh(z) + 1 from my_sinh (the notebook teaches the list and,
+#: for `b`, composition by calling one bijector on another, which nests chains).
+SINH_CHAINS = {
+    "list": lambda s: tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5), s]),
+    "keywords": lambda s: tfb.Chain(bijectors=[tfb.Shift(shift=1.0), tfb.Scale(scale=0.5), s], name="sinh_chain"),
+    "composition": lambda s: tfb.Shift(1.0)(tfb.Scale(0.5)(s)),
+    "composition, outer first": lambda s: tfb.Shift(1.0)(tfb.Scale(0.5))(s),
+    "chain called on my_sinh": lambda s: tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5)])(s),
+    "composition in a list": lambda s: tfb.Chain([tfb.Shift(1.0)(tfb.Scale(0.5)), s]),
+    "nested chains": lambda s: tfb.Chain([tfb.Chain([tfb.Shift(1.0)]), tfb.Chain([tfb.Scale(0.5), s])]),
+    "chain of chains of one": lambda s: tfb.Chain([tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5)]), tfb.Chain([s])]),
+    "log-scale and an identity": lambda s: tfb.Chain([tfb.Shift(tf.constant(1.0)), tfb.Scale(log_scale=float(np.log(0.5))),
+                                                      tfb.Identity(), s]),
+}
+
+
+@pytest.mark.parametrize("construction", list(SINH_CHAINS))
+@pytest.mark.parametrize("distribution", ["TransformedDistribution", "bijector called on the normal"])
+def test_hand_chain_accepts_every_construction_of_the_chain(construction, distribution, capsys):
+    my_sinh = _passed_sinh()
+    chain = SINH_CHAINS[construction](my_sinh)
+    sinh_td = (tfd.TransformedDistribution(tfd.Normal(0.0, 1.0), bijector=chain)
+               if distribution == "TransformedDistribution" else chain(tfd.Normal(0.0, 1.0)))
+    capsys.readouterr()
+    checks.run("hand_chain", {"my_sinh": my_sinh, "sinh_chain": chain, "sinh_td": sinh_td})
+    assert capsys.readouterr().out.startswith("OK: sinh_chain: x = 0.5 sinh(z) + 1 with my_sinh")
+
+
+@pytest.mark.parametrize("without", [
+    lambda s: tfb.Shift(1.0)(tfb.Scale(0.5)(tfb.Sinh())),  # right values, TFP's sinh
+    lambda s: tfb.Chain([tfb.Chain([tfb.Shift(1.0), tfb.Scale(0.5)]), tfb.Chain([HandSinh()])]),  # another instance
+])
+def test_hand_chain_rejects_a_chain_without_my_sinh_however_nested(without):
+    my_sinh = _passed_sinh()
+    chain = without(my_sinh)
+    namespace = {"my_sinh": my_sinh, "sinh_chain": chain,
+                 "sinh_td": tfd.TransformedDistribution(tfd.Normal(0.0, 1.0), bijector=chain)}
+    with pytest.raises(CheckFailed, match="`sinh_chain` does not contain your my_sinh"):
+        checks.run("hand_chain", namespace)
+
+
+def test_every_check_names_the_cell_of_its_answer():
+    assert set(checks.ANSWER_CELLS) == set(checks.REGISTRY)
+
+
+def _chain_cell_rerun(namespace: dict) -> dict:
+    """The chain cell run again after its check: a new big_bijector and td in the namespace."""
+    return {**namespace, **_flow_namespace()}
+
+
+def _keras_cell_rerun(namespace: dict) -> dict:
+    """The Keras cell run again after the keras_model check: a new x and model, compiled."""
+    x, model = _log_prob_model(namespace["td"])
+    return {**namespace, "x": x, "model": _compile(model)}
+
+
+# (check, the namespace after a cell ran again without its check, the check whose cell must run again, what
+# the message says happened)
+OUT_OF_ORDER = [
+    ("hand_chain", lambda lab: {**_hand_chain(), "my_sinh": HandSinh()}, "hand_bijector",
+     "the `class MySinh` cell ran again after that check"),
+    ("maf_jacobian", lambda lab: {**_maf_jacobians(lab), **_flow_namespace()}, "flow_chain",
+     "`big_bijector` is not the chain the flow_chain check saw: the chain cell ran again"),
+    # issue 34's case: the chain cell run again, not its check, then the Keras cell
+    ("keras_model", lambda lab: (lambda ns: {**ns, **dict(zip(("x", "model"), _log_prob_model(ns["td"])))})(
+        _chain_cell_rerun(lab.stage("chained"))), "flow_chain",
+     "`td` is not the distribution the flow_chain check saw: the chain cell ran again after that check"),
+    ("loss_and_optimizer", lambda lab: _keras_cell_rerun(lab.modelled()), "keras_model",
+     "`model` is not the model the keras_model check saw: the Keras cell ran again after that check"),
+    ("training", lambda lab: {**_keras_cell_rerun(lab.compiled()), "result": None}, "keras_model",
+     "`model` is not the model the keras_model check saw"),
+    ("training", lambda lab: {**_chain_cell_rerun(lab.compiled()), "result": None}, "flow_chain",
+     "`td` is not the distribution the flow_chain check saw"),
+    ("flow_samples", needs_training(lambda lab: (lambda ns: {**ns, "zsamples": ns["td"].sample(N)})(
+        _chain_cell_rerun(lab.stage("trained")))), "flow_chain",
+     "`td` is not the flow the training check saw: the chain cell ran again after training"),
+    # a check run before the one it builds on: named, with the cell to run first
+    ("keras_model", lambda lab: (lambda td: {"td": td, **dict(zip(("x", "model"), _log_prob_model(td)))})(_td()),
+     "flow_chain", "the `flow_chain` check has not passed in this kernel"),
+]
+
+
+@pytest.mark.parametrize("name, namespace, rerun, what", [
+    pytest.param(name, namespace, rerun, what, id=f"{name}-{i}", marks=_slow_if_trained(namespace))
+    for i, (name, namespace, rerun, what) in enumerate(OUT_OF_ORDER)])
+def test_an_out_of_order_run_names_the_cells_to_run_again(name, namespace, rerun, what, lab):
+    namespace = namespace(lab)
+    with pytest.raises(CheckFailed) as failure:
+        checks.run(name, namespace)
+    message = str(failure.value)
+    assert what in message
+    assert f'the {rerun} check cell (`flowlab.checks.run("{rerun}", globals())`' in message
+    assert checks.ANSWER_CELLS[rerun] in message
+    assert "down to this one" in message
+
+
+class NumPySinh(HandSinh):
+    """A hand-written sinh computing with NumPy, as a student might write it."""
+
+    def __init__(self):
+        super().__init__(forward=np.sinh, inverse=np.arcsinh, fldj=lambda x: np.log(np.cosh(x)),
+                         ildj=lambda y: -0.5 * np.log1p(np.square(y)))
+
+
+def _untaped_jacobians(lab: Lab, batch: bool) -> dict:
+    """The first MAF's Jacobians taken with the tape.watch line forgotten (the student's cell then stops at
+    np.linalg.det when batch is False: tape.jacobian returns None)."""
+    namespace = lab.stage("chained")
+    maf = namespace["big_bijector"].bijectors[0]
+    z_points = tf.constant(Z_POINTS)
+    with tf.GradientTape() as tape:
+        x_points = maf.forward(z_points)
+    jacobians = tape.batch_jacobian(x_points, z_points) if batch else tape.jacobian(x_points, z_points)
+    namespace.update(z_points=z_points, jacobians=jacobians)
+    if batch:
+        with np.errstate(divide="ignore"):  # log 0: the student's cell runs on, silently
+            namespace["log_det_autodiff"] = np.log(np.abs(np.linalg.det(jacobians.numpy())))
+    return namespace
+
+
+def _full_jacobian_cell(lab: Lab) -> dict:
+    """tape.jacobian instead of batch_jacobian: the student's cell stops at np.linalg.det with LinAlgError,
+    before log_det_autodiff is defined."""
+    namespace = _maf_jacobians(lab, full=True)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.det(namespace["jacobians"].numpy())
+    del namespace["log_det_autodiff"]
+    return namespace
+
+
+def _event_ndims_zero_cell() -> dict:
+    """event_ndims=0 in the formula cell: it stops at by_hand with 'Incompatible shapes: [4] vs. [2]'."""
+    b, zdist = _bijectors()["b"], _zdist()
+    log_det_g = b.inverse_log_det_jacobian(X_CHECK, event_ndims=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Incompatible shapes: \[4\] vs. \[2\]"):
+        zdist.log_prob(b.inverse(X_CHECK)) + log_det_g
+    return {"x_check": tf.constant(X_CHECK), "log_det_g": log_det_g}
+
+
+def _float64_input_cell(lab: Lab) -> dict:
+    """A float64 Input: the Keras cell stops at td.log_prob(x), before `model` is defined."""
+    namespace = lab.stage("chained")
+    del namespace["model"]
+    namespace["x"] = tf.keras.Input(shape=(2,), dtype=tf.float64)
+    with pytest.raises(TypeError, match="float64"):
+        namespace["td"].log_prob(namespace["x"])
+    return namespace
+
+
+# (check, the namespace the student's mistaken cell leaves, what the message must say: the mistake and its fix)
+COMMON_MISTAKES = [
+    ("hand_bijector", lambda lab: {"my_sinh": NumPySinh()},
+     ["my_sinh.forward returns a NumPy array", "'numpy.ndarray' object has no attribute '_id'", "Hint: use tf.sinh"]),
+    ("formula_by_hand", lambda lab: _event_ndims_zero_cell(),
+     ["one number per coordinate, not per point", "Incompatible shapes: [4] vs. [2]", "event_ndims=1"]),
+    ("maf_jacobian", _full_jacobian_cell,
+     ["tape.jacobian differentiates every output by every input of every point", "LinAlgError",
+      "tape.batch_jacobian gives one 2 x 2 matrix per point"]),
+    ("keras_model", _float64_input_cell,
+     ["`x` has dtype float64", "td.log_prob(x) fails", "tf.keras.Input(shape=(2,), dtype=tf.float32)"]),
+    ("maf_jacobian", lambda lab: _untaped_jacobians(lab, batch=True),
+     ["`jacobians` are all zero", "the tape did not watch z_points", "tape.watch(z_points)"]),
+    ("maf_jacobian", lambda lab: _untaped_jacobians(lab, batch=False),
+     ["`jacobians` is None: the tape did not watch z_points", "tape.watch(z_points)"]),
+]
+
+
+@pytest.mark.parametrize("name, namespace, says", [
+    pytest.param(name, namespace, says, id=f"{name}-{i}") for i, (name, namespace, says) in enumerate(COMMON_MISTAKES)])
+def test_a_common_mistake_is_named_with_its_fix(name, namespace, says, lab):
+    namespace = namespace(lab)
+    with pytest.raises(CheckFailed) as failure:
+        checks.run(name, namespace)
+    for words in says:
+        assert words in str(failure.value)

@@ -76,6 +76,32 @@ def test_wheel_ships_the_reference_and_not_the_solution(wheel):
     assert not any(name.endswith("normalizing_flows.ipynb") for name in names)  # students install it
 
 
+def test_wheel_ships_the_notebooks_the_handout_points_to(wheel):
+    """flowlab.notebooks is notebooks/ itself: the same bytes, and the solution not among them."""
+    from flowlab.lab_notebooks import DATA, NOTEBOOKS
+
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name.removeprefix("flowlab/notebooks/") for name in archive.namelist()
+                   if name.startswith("flowlab/notebooks/")}
+        assert shipped == set(NOTEBOOKS) | set(DATA)
+        for name in shipped:
+            assert archive.read(f"flowlab/notebooks/{name}") == (ROOT / "notebooks" / name).read_bytes(), name
+
+
+def test_notebooks_copies_them_out_of_the_installed_wheel(installed, tmp_path):
+    """`flowlab notebooks DIR` from the wheel alone: the hand-out and the notebooks it points to, with
+    their data; a second run without --force changes nothing and says how to overwrite."""
+    from flowlab.lab_notebooks import DATA, NOTEBOOKS
+
+    result = _run([str(installed / "flowlab"), "notebooks", "lab"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert (tmp_path / "lab" / HANDOUT.name).read_bytes() == HANDOUT.read_bytes()
+    for name in (*NOTEBOOKS, *DATA):
+        assert (tmp_path / "lab" / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes(), name
+    again = _run([str(installed / "flowlab"), "notebooks", "lab"], cwd=tmp_path)
+    assert again.returncode == 2 and "pass --force to overwrite them" in again.stderr, again.stderr
+
+
 def test_installed_reference_is_the_repositorys(installed, work):
     result = _run([str(installed / "python"), "-c",
                    "import flowlab, flowlab._grade_setup as s; print(flowlab.__file__); print(s.REFERENCE)"],
