@@ -106,7 +106,43 @@ def main() -> None:
         _show(f"Moodle ({layout})", *_run(["grade", str(zip_path), "--out", str(out), *common, *worksheet]))
         grades = _column(out / "moodle_grades.csv", "Grade", "Identifier")
         print("\n".join(f"  {key}: {value or '-'}" for key, value in grades.items()))
+    _gradescope_course(folder, reference, answer, handout, args.timeout)
     print(f"\n(files left in {folder})")
+
+
+def _gradescope_course(folder: Path, reference: Path, answer: bytes, handout: bytes, timeout: float) -> None:
+    """Six Gradescope submissions as its autograder gets them (submission_metadata.json per
+    gradescope/autograder_samples' docs): on time, late, late within an extension, a time with an
+    offset without a colon, a notebook in a GitHub-style subfolder beside a scratch one, a PDF only."""
+    import json
+
+    from flowlab import gradescope
+
+    due = "2025-12-01T23:59:00.000000-08:00"
+    cases = {"on time": ("2025-12-01T20:00:00.000000-08:00", None, {"lab.ipynb": answer}),
+             "2 days late": ("2025-12-03T10:00:00.000000-08:00", None, {"lab.ipynb": answer}),
+             "extension to 12-05": ("2025-12-03T10:00:00.000000-08:00", "2025-12-05T23:59:00.000000-08:00",
+                                    {"lab.ipynb": answer}),
+             "offset -0800": ("2025-12-02T21:14:01.000-0800", None, {"lab.ipynb": answer}),
+             "subfolder": ("2025-12-01T20:00:00.000000-08:00", None,
+                           {"lab-main/normalizing_flows.ipynb": answer, "lab-main/scratch.ipynb": b"{}"}),
+             "PDF only": ("2025-12-01T20:00:00.000000-08:00", None, {"lab.pdf": b"%PDF-1.7"}),
+             "hand-out": ("2025-12-01T20:00:00.000000-08:00", None, {"lab.ipynb": handout})}
+    print("\n## Gradescope, --late-penalty 10 (one run_autograder per submission)\n")
+    for name, (created, own_due, files) in cases.items():
+        root = folder / "gradescope" / name.replace(" ", "_")
+        for relative, data in files.items():
+            (root / "submission" / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / "submission" / relative).write_bytes(data)
+        user = {"email": "s@uni.edu", "id": 1, "name": "S"}
+        if own_due:
+            user["assignment"] = {"due_date": own_due, "late_due_date": None, "release_date": None}
+        (root / "submission_metadata.json").write_text(json.dumps(
+            {"created_at": created, "assignment": {"due_date": due}, "users": [user]}))
+        start = time.perf_counter()
+        results = gradescope.run_autograder(root, reference, timeout=timeout, late_penalty=10)
+        lines = [line for line in results["output"].splitlines() if line.strip()]
+        print(f"  {name}: score {results['score']:g} ({time.perf_counter() - start:.0f} s); " + " | ".join(lines[:3]))
 
 
 if __name__ == "__main__":

@@ -609,7 +609,7 @@ def fill_canvas(export: str | Path, results: Sequence[Result], out: str | Path,
             continue
         row.extend([""] * (layout.column + 1 - len(row)))
         scale = layout.possible / result.max_points if layout.possible and result.max_points else 1.0
-        text = f"{result.points * scale:g}"
+        text = f"{round(result.points * scale, 2):g}"  # two decimals, as Canvas's own export writes
         row[layout.column] = text.replace(".", ",") if layout.decimal_comma else text
     return write_table(layout.table, out), not_found
 
