@@ -462,6 +462,11 @@ def _account(args: argparse.Namespace, collected, grades) -> None:  # type: igno
               "file (--force regrades them)")
 
 
+def _download(args: argparse.Namespace) -> Path | None:
+    """The LMS download (.zip) given, or None."""
+    return next((p for p in args.submissions if p.suffix.lower() == ".zip"), None)
+
+
 def _download_name(path: Path) -> str:
     """A download's name without the browser's ' (1)' and the extension: 'course-lab submissions'."""
     import re
@@ -473,10 +478,9 @@ def _note_download(args: argparse.Namespace) -> None:
     """Warn when a zip from another download (another assignment?) is graded into the same OUT."""
     from flowlab.gradebook import Gradebook
 
-    zips = [p for p in args.submissions if p.suffix.lower() == ".zip"]
-    earlier = Gradebook.read(args.out).downloads
-    if zips and earlier and _download_name(zips[0]) not in earlier:
-        print(f"  warning: {zips[0].name} is not the download {args.out} was graded from "
+    download, earlier = _download(args), Gradebook.read(args.out).downloads
+    if download is not None and earlier and _download_name(download) not in earlier:
+        print(f"  warning: {download.name} is not the download {args.out} was graded from "
               f"({', '.join(earlier)}): if it is another assignment, grade it into another --out; its rows "
               "are added to this class's", flush=True)
 
@@ -484,10 +488,9 @@ def _note_download(args: argparse.Namespace) -> None:
 def _record_download(args: argparse.Namespace) -> None:
     from flowlab.gradebook import Gradebook
 
-    zips = [p for p in args.submissions if p.suffix.lower() == ".zip"]
-    book = Gradebook.read(args.out)
-    if zips and _download_name(zips[0]) not in book.downloads:
-        book.downloads.append(_download_name(zips[0]))
+    download, book = _download(args), Gradebook.read(args.out)
+    if download is not None and _download_name(download) not in book.downloads:
+        book.downloads.append(_download_name(download))
         book.save()
 
 

@@ -61,6 +61,11 @@ class Row:
     email: str = ""
     graded_at: str = ""  # when the run that graded it started (ISO, UTC): the newest run's row counts
 
+    @property
+    def identity(self) -> str:
+        """The student this row belongs to, as :attr:`Handin.identity` names them ('' when unknown)."""
+        return self.student_id or self.lms_id
+
 
 @dataclass(frozen=True)
 class Handin:
@@ -164,10 +169,9 @@ class Gradebook:
                 keys_of.setdefault(handin.identity, set()).add(key)
         dropped = []
         for key, row in list(self.rows.items()):
-            identity = row.student_id or row.lms_id
-            if identity in keys_of and key not in keys_of[identity]:
+            if row.identity in keys_of and key not in keys_of[row.identity]:
                 del self.rows[key]
-                dropped.append(f"{key} ({identity}): replaced by {', '.join(sorted(keys_of[identity]))}")
+                dropped.append(f"{key} ({row.identity}): replaced by {', '.join(sorted(keys_of[row.identity]))}")
         if dropped:
             self.save()
         return dropped

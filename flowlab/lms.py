@@ -644,11 +644,6 @@ def fill_moodle(worksheet: str | Path, results: Sequence[Result], out: str | Pat
     return write_table(layout.table, out), not_found
 
 
-def _identity_of(row) -> str:  # type: ignore[no-untyped-def]
-    """The student a gradebook row belongs to: roster id, else LMS id, else its own key."""
-    return row.student_id or row.lms_id or f"row:{row.submission}"
-
-
 def results_from_rows(rows: Iterable) -> list[Result]:  # type: ignore[type-arg]
     """One :class:`Result` per student of the class's gradebook rows (:class:`flowlab.gradebook.Row`):
     of a student's rows, those of their latest grading run, the best of them."""
@@ -656,11 +651,12 @@ def results_from_rows(rows: Iterable) -> list[Result]:  # type: ignore[type-arg]
 
     newest: dict[str, object] = {}
     for row in rows:
-        earlier = newest.get(_identity_of(row))
+        student = row.identity or f"row:{row.submission}"  # a row nobody is known for stands alone
+        earlier = newest.get(student)
         grade = Grade(row.submission, row.status, row.results, row.points_possible, late_penalty=row.late_penalty)
         rank = (row.graded_at, grade.final)
         if earlier is None or rank > earlier[0]:  # type: ignore[index]
-            newest[_identity_of(row)] = (rank, row, grade)
+            newest[student] = (rank, row, grade)
     results = []
     for _, row, grade in sorted(newest.values(), key=lambda item: item[1].submission):  # type: ignore[index]
         failed = [name for name, message in row.results.items() if message is not None]
