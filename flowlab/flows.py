@@ -32,6 +32,9 @@ __all__ = [
     "standardize_bijector",
     "LOG_SCALE_BOUND",
     "soft_clamp",
+    "SoftClampedLogScale",
+    "shift_and_log_scale_network",
+    "log_scale_bound_of",
     "maf_chain",
     "iaf_chain",
     "realnvp_chain",
@@ -289,6 +292,51 @@ def soft_clamp(log_scale: tf.Tensor, bound: float | None) -> tf.Tensor:
     if bound is None:
         return log_scale
     return bound * tf.tanh(log_scale / bound)
+
+
+class SoftClampedLogScale(tf.keras.layers.Layer):
+    """Wrap a shift-and-log-scale network (``params=2``, such as the lab's
+    ``tfb.AutoregressiveNetwork``) so that its log-scale goes through :func:`soft_clamp`; the
+    network itself is unchanged and stays reachable as ``network``. Hand it to
+    ``tfb.MaskedAutoregressiveFlow`` in place of the network: what the lab does, so that its chain
+    trains with flowlab's bound (``benchmarks/README.md`` measures the difference).
+
+    Example:
+        >>> made = tfb.AutoregressiveNetwork(params=2, hidden_units=[8])
+        >>> clamped = SoftClampedLogScale(made, bound=3.0)
+        >>> clamped.network is made, clamped(tf.zeros([1, 2])).shape
+        (True, TensorShape([1, 2, 2]))
+    """
+
+    def __init__(self, network: Callable[[tf.Tensor], tf.Tensor], bound: float = LOG_SCALE_BOUND, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(network):
+            raise ValueError(f"network must be a callable shift-and-log-scale network, got {type(network).__name__}")
+        self.network = network
+        self.bound = _validate.finite_float("bound", bound, minimum=0.0, strict=True)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        shift, log_scale = tf.unstack(self.network(x), num=2, axis=-1)
+        return tf.stack([shift, soft_clamp(log_scale, self.bound)], axis=-1)
+
+
+def shift_and_log_scale_network(bijector: tfb.Bijector) -> Any:
+    """The network that drives a MAF: its ``shift_and_log_scale_fn``, unwrapped from a
+    :class:`SoftClampedLogScale` if it is one.
+
+    Example:
+        >>> made = tfb.AutoregressiveNetwork(params=2, hidden_units=[8])
+        >>> shift_and_log_scale_network(tfb.MaskedAutoregressiveFlow(SoftClampedLogScale(made))) is made
+        True
+    """
+    fn = bijector._shift_and_log_scale_fn
+    return fn.network if isinstance(fn, SoftClampedLogScale) else fn
+
+
+def log_scale_bound_of(bijector: tfb.Bijector) -> float | None:
+    """The soft bound on a MAF's log-scales: a :class:`SoftClampedLogScale`'s, or None (unbounded)."""
+    fn = bijector._shift_and_log_scale_fn
+    return fn.bound if isinstance(fn, SoftClampedLogScale) else None
 
 
 def _log_scale_bound(bound: float | None) -> float | None:

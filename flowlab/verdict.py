@@ -36,6 +36,7 @@ ARTIFACT_VARIABLE = "FLOWLAB_VERDICT_FILE"
 MAX_KL = 0.5
 _MAX_LAYERS = 16
 _MAX_UNITS = 1024
+_MAX_LOG_SCALE_BOUND = 20.0  # a saved bound beyond this is not one the lab makes
 _ARTIFACT = os.environ.pop(ARTIFACT_VARIABLE, None)  # read once, at the kernel's start
 
 
@@ -53,9 +54,12 @@ def _layers(td: Any) -> list[dict]:
         if _kind(bijector) == "Permute":
             layers.append({"kind": "permute", "permutation": [int(i) for i in np.asarray(bijector.permutation)]})
         elif _kind(bijector) == "MaskedAutoregressiveFlow":
-            network = bijector._shift_and_log_scale_fn  # the AutoregressiveNetwork layer
+            from flowlab.flows import log_scale_bound_of, shift_and_log_scale_network
+
+            network = shift_and_log_scale_network(bijector)  # the AutoregressiveNetwork layer
             layers.append({"kind": "maf", "hidden_units": [int(u) for u in network._hidden_units],
                            "activation": str(getattr(network._activation, "__name__", network._activation)),
+                           "log_scale_bound": log_scale_bound_of(bijector),
                            "weights": [np.asarray(w) for w in network.get_weights()]})
         else:
             raise ValueError(f"the chain holds a {type(bijector).__name__}; the grader rebuilds MAF and Permute only")
@@ -98,11 +102,22 @@ def _rebuild(path: Path) -> Any:
             network(tf.zeros([1, 2]))
             weights = [arrays[f"w{i}_{j}"] for j in range(len(network.weights))]
             network.set_weights(weights)
-            bijectors.append(tfb.MaskedAutoregressiveFlow(network))
+            bijectors.append(tfb.MaskedAutoregressiveFlow(_bounded(network, layer.get("log_scale_bound"), i)))
         else:
             raise ValueError(f"layer {i}: {layer.get('kind')!r} is not a layer the lab builds")
     base = tfd.MultivariateNormalDiag(loc=tf.zeros(2))
     return tfd.TransformedDistribution(base, tfb.Chain(bijectors))
+
+
+def _bounded(network: Any, bound: Any, layer: int) -> Any:
+    """``network`` with its log-scale soft-clamped at ``bound`` as the lab trained it (None: unbounded)."""
+    if bound is None:
+        return network
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 < bound <= _MAX_LOG_SCALE_BOUND:
+        raise ValueError(f"layer {layer}: log_scale_bound must be a number in (0, {_MAX_LOG_SCALE_BOUND}], got {bound!r}")
+    from flowlab.flows import SoftClampedLogScale
+
+    return SoftClampedLogScale(network, float(bound))
 
 
 def judge(path: str | Path, seed: int, n_samples: int = 20_000) -> dict[str, Any]:

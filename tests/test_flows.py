@@ -278,3 +278,57 @@ def test_spline_bins_and_bound_are_settable():
     (coupling,) = [b for b in flow.bijector.bijectors if isinstance(b, flows.SplineCoupling)]
     assert (coupling.bins, coupling.bound) == (4, 3.0)
     assert coupling.net.network.layers[-1].units == 1 * (3 * 4 - 1)
+
+
+def _clamped_maf(bound: float = 3.0, scale_weights: float = 1.0) -> tfb.MaskedAutoregressiveFlow:
+    network = tfb.AutoregressiveNetwork(params=2, hidden_units=[16], activation="relu")
+    maf = tfb.MaskedAutoregressiveFlow(flows.SoftClampedLogScale(network, bound=bound))
+    maf.forward(tf.zeros([1, 2]))  # build the weights
+    # kernels scaled (their masked zeros stay zero: the mask is a constraint, not applied when called), biases moved
+    network.set_weights([scale_weights * w if w.ndim > 1 else w + 0.3 for w in network.get_weights()])
+    return maf
+
+
+def test_soft_clamped_log_scale_bounds_the_log_scale_and_keeps_the_shift():
+    network = tfb.AutoregressiveNetwork(params=2, hidden_units=[16], activation="relu")
+    clamped = flows.SoftClampedLogScale(network, bound=0.5)
+    points = tf.constant(POINTS * 30.0)
+    clamped(points)
+    network.set_weights([10.0 * w if w.ndim > 1 else w + 1.0 for w in network.get_weights()])
+    raw, bounded = network(points).numpy(), clamped(points).numpy()
+    assert np.abs(raw[..., 1]).max() > 5.0  # the network alone leaves the bound far behind
+    assert np.abs(bounded[..., 1]).max() <= 0.5
+    np.testing.assert_allclose(bounded[..., 0], raw[..., 0])  # the shift is untouched
+    np.testing.assert_allclose(bounded[..., 1], 0.5 * np.tanh(raw[..., 1] / 0.5), rtol=1e-5, atol=1e-6)
+
+
+def test_a_maf_on_a_soft_clamped_network_inverts_and_its_log_det_matches_autodiff(autodiff_log_det):
+    maf = _clamped_maf(scale_weights=4.0)
+    np.testing.assert_allclose(maf.inverse(maf.forward(POINTS)).numpy(), POINTS, atol=1e-4)
+    np.testing.assert_allclose(maf.forward_log_det_jacobian(POINTS, event_ndims=1).numpy(),
+                               autodiff_log_det(maf, POINTS).numpy(), rtol=1e-4, atol=1e-4)
+    assert np.abs(maf.forward_log_det_jacobian(POINTS, event_ndims=1).numpy()).max() <= 3.0 * 2 + 1e-5
+
+
+def test_the_lab_trains_a_soft_clamped_chain_through_a_functional_keras_model():
+    """The lab's path: tf.keras.Model(x, td.log_prob(x)) sees the wrapped networks' weights and trains them."""
+    td = tfp.distributions.TransformedDistribution(tfp.distributions.MultivariateNormalDiag(loc=[0.0, 0.0]),
+                                                   tfb.Chain([_clamped_maf(), tfb.Permute([1, 0])]))
+    x = tf.keras.Input(shape=(2,), dtype=tf.float32)
+    model = tf.keras.Model(x, td.log_prob(x))
+    network = flows.shift_and_log_scale_network(td.bijector.bijectors[0])
+    assert {id(w) for w in network.trainable_weights} <= {id(w) for w in model.trainable_weights}
+    before = [w.numpy().copy() for w in network.trainable_weights]
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), loss=lambda _, log_prob: -log_prob)
+    model.fit(POINTS, np.zeros(len(POINTS)), epochs=1, batch_size=32, verbose=0)
+    assert all(not np.array_equal(a, w.numpy()) for a, w in zip(before, network.trainable_weights))
+    assert flows.log_scale_bound_of(td.bijector.bijectors[0]) == 3.0
+
+
+def test_soft_clamped_log_scale_refuses_what_is_no_network_or_no_bound():
+    with pytest.raises(ValueError, match="network must be a callable shift-and-log-scale network, got int"):
+        flows.SoftClampedLogScale(3)
+    with pytest.raises(ValueError, match="bound"):
+        flows.SoftClampedLogScale(tfb.AutoregressiveNetwork(params=2, hidden_units=[4]), bound=0.0)
+    assert flows.log_scale_bound_of(tfb.MaskedAutoregressiveFlow(
+        tfb.AutoregressiveNetwork(params=2, hidden_units=[4]))) is None

@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import verdict
+from flowlab.flows import SoftClampedLogScale
 from flowlab.grade import grade_notebook
 from flowlab.student import check_name
 
@@ -23,11 +24,12 @@ SOLUTION = ROOT / "notebooks" / "normalizing_flows.ipynb"
 STUDENT = ROOT / "notebooks" / "normalizing_flows_student.ipynb"
 
 
-def _lab_td(hidden=(16,)) -> tfd.TransformedDistribution:
+def _lab_td(hidden=(16,), bound: float | None = None) -> tfd.TransformedDistribution:
     layers = []
     for _ in range(2):
         network = tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden), activation="relu")
-        layers += [tfb.MaskedAutoregressiveFlow(network), tfb.Permute([1, 0])]
+        shift_and_log_scale = network if bound is None else SoftClampedLogScale(network, bound)
+        layers += [tfb.MaskedAutoregressiveFlow(shift_and_log_scale), tfb.Permute([1, 0])]
     td = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=[0.0, 0.0]), tfb.Chain(layers))
     td.log_prob(tf.zeros([1, 2]))  # build the networks' weights
     return td
@@ -45,6 +47,32 @@ def test_a_handed_over_chain_is_rebuilt_with_its_weights(tmp_path, monkeypatch):
     rebuilt = verdict._rebuild(path)
     points = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     np.testing.assert_allclose(rebuilt.log_prob(points).numpy(), td.log_prob(points).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_chain_with_bounded_log_scales_is_rebuilt_with_its_bound(tmp_path, monkeypatch):
+    """The lab's chain soft-clamps its log-scales (issue 34): the rebuild must too, or the grader scores
+    another density than the student trained. Weights large enough to saturate the bound show it."""
+    td = _lab_td(bound=0.5)
+    for network in (bij._shift_and_log_scale_fn.network for bij in td.bijector.bijectors[::2]):
+        network.set_weights([3.0 * w if w.ndim > 1 else w + 0.5 for w in network.get_weights()])
+    rebuilt = verdict._rebuild(_saved(td, tmp_path / "training.npz", monkeypatch))
+    points = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.log_prob(points).numpy(), td.log_prob(points).numpy(), rtol=1e-5, atol=1e-5)
+    unbounded = _lab_td()
+    for mine, theirs in zip(unbounded.trainable_variables, td.trainable_variables, strict=True):
+        mine.assign(theirs)
+    assert not np.allclose(unbounded.log_prob(points).numpy(), td.log_prob(points).numpy(), atol=1e-2)
+
+
+@pytest.mark.parametrize("bound", [0.0, -1.0, 1e9, "3", True])
+def test_a_saved_bound_the_lab_never_makes_is_refused(tmp_path, monkeypatch, bound):
+    path = _saved(_lab_td(bound=3.0), tmp_path / "training.npz", monkeypatch)
+    with np.load(path) as artifact:
+        arrays = dict(artifact)
+    layers = json.loads(str(arrays.pop("structure")))
+    layers[0]["log_scale_bound"] = bound
+    np.savez(path, structure=np.array(json.dumps(layers)), **arrays)
+    assert "log_scale_bound must be a number in (0, 20.0]" in verdict.judge(path, seed=1)["error"]
 
 
 def test_an_untrained_chain_fails_the_outside_verdict(tmp_path, monkeypatch):
