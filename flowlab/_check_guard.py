@@ -25,6 +25,9 @@ __all__ = ["Ledger", "snapshot", "tampered", "require_genuine", "STAND_IN_NOTE"]
 #: How a passing check's stderr line starts when it judged a reference's stand-in for an answer
 #: that failed its own check (``flowlab.checks.stand_in``); the grader turns such lines into notes.
 STAND_IN_NOTE = "flowlab: judged with the reference's"
+#: How the training check's stderr line starts that says where the trained flow stands among the
+#: lab's measured runs (``flowlab.checks.standing``); the grader passes it on as a note too.
+STANDING_NOTE = "Where your flow stands:"
 
 
 class Ledger:

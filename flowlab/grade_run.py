@@ -25,7 +25,7 @@ import nbformat
 from flowlab import _seal
 from flowlab.grade_prepare import JUDGED_CHECK
 from flowlab.grade_records import Grade, Job, Reference
-from flowlab.grade_verdicts import all_failed, last_line, stand_in_notes, verdicts
+from flowlab.grade_verdicts import all_failed, check_notes, last_line, verdicts
 from flowlab.student import check_name
 from flowlab.verdict import MAX_KL as MAX_JUDGED_KL
 
@@ -118,7 +118,7 @@ def run_in_sandbox(job: Job, reference: Reference, graded: nbformat.NotebookNode
     grade.executed = executed(graded, records)
     grade.status, why = _status(records, timed_out, returncode, log_text, job.timeout)
     grade.results = verdicts(records, reference, grade.status, why, grade.notes)
-    grade.notes += stand_in_notes(records, reference)
+    grade.notes += check_notes(records, reference)
     judge_outside(grade, work, env, reference)
     changed = sorted(name for name, data in digest(job.sources).items() if file_digest(package / name) != data)
     if changed:

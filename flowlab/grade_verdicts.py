@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from flowlab._check_guard import STAND_IN_NOTE
+from flowlab._check_guard import STAND_IN_NOTE, STANDING_NOTE
 from flowlab.grade_records import Reference
 
-__all__ = ["verdicts", "failure_message", "all_failed", "last_line", "stand_in_notes"]
+__all__ = ["verdicts", "failure_message", "all_failed", "last_line", "check_notes"]
 
 _ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
 
@@ -69,9 +69,9 @@ def verdicts(records: Sequence[dict], reference: Reference, status: str, why: st
     return verdicts
 
 
-def stand_in_notes(records: Sequence[dict], reference: Reference) -> list[str]:
-    """A note for each official check that passed while judging a reference's stand-in for an
-    answer that failed its own check (the check's stderr line that says so)."""
+def check_notes(records: Sequence[dict], reference: Reference) -> list[str]:
+    """The notes passing official checks wrote on stderr: that a reference's stand-in was judged for an
+    answer that failed its own check, and where the trained flow stands among the lab's measured runs."""
     notes = []
     for record in records:
         name = record.get("check")
@@ -80,5 +80,5 @@ def stand_in_notes(records: Sequence[dict], reference: Reference) -> list[str]:
         text = "".join(o.get("text", "") for o in record.get("outputs", [])
                        if o.get("output_type") == "stream" and o.get("name") == "stderr")
         notes += [f"{name}: {line.strip().removeprefix('flowlab: ')}" for line in text.splitlines()
-                  if line.strip().startswith(STAND_IN_NOTE)]
+                  if line.strip().startswith((STAND_IN_NOTE, STANDING_NOTE))]
     return notes

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -36,6 +38,9 @@ from sklearn import datasets
 from flowlab import checks
 from flowlab.checks import CheckFailed
 from flowlab.data import moons_log_prob
+from flowlab.flows import SoftClampedLogScale
+
+ROOT = Path(__file__).resolve().parents[1]
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 N = checks.MOON_N
@@ -75,12 +80,14 @@ def _td(bijector=None, base=None) -> tfd.TransformedDistribution:
 
 
 def _chain(blocks: int = 3, hidden_units=(128, 128), activation="relu", params: int = 2,
-           permutation=(1, 0), network=None) -> tfb.Chain:
+           permutation=(1, 0), network=None, bound: float | None = None) -> tfb.Chain:
+    """The lab's chain; ``bound``: each network wrapped in SoftClampedLogScale, as the lab's given code does."""
     layers = []
     for _ in range(blocks):
         made = network or tfb.AutoregressiveNetwork(params=params, hidden_units=list(hidden_units),
                                                     activation=activation)
-        layers += [tfb.MaskedAutoregressiveFlow(made), tfb.Permute(list(permutation))]
+        layers += [tfb.MaskedAutoregressiveFlow(made if bound is None else SoftClampedLogScale(made, bound)),
+                   tfb.Permute(list(permutation))]
     return tfb.Chain(layers)
 
 
@@ -146,7 +153,7 @@ def chained() -> Stage:
     second, so tests share this one; each compiles it as it needs (recompiling starts afresh)."""
     checks.LEDGER.reset()
     tf.keras.utils.set_random_seed(1)
-    namespace = {"zdist": _zdist(), **_flow_namespace()}
+    namespace = {"zdist": _zdist(), **_flow_namespace(bound=3.0)}  # as the lab builds it (fitted: unbounded)
     namespace["td"] = _td(namespace["big_bijector"], namespace["zdist"])
     _passes("flow_chain", namespace)
     namespace["x"], namespace["model"] = _log_prob_model(namespace["td"])
@@ -750,6 +757,40 @@ def test_rerunning_flow_chain_forgets_the_model_it_had_seen(lab):
 
 
 # --- the registry and the stand-ins -----------------------------------------------------------
+
+
+def test_flow_chain_reads_the_network_through_the_labs_log_scale_bound():
+    namespace = _flow_namespace(hidden_units=(64, 64), bound=3.0)
+    with pytest.raises(CheckFailed, match=r"MAF 1's network has hidden units \[64, 64\]; the lab asks for \[128, 128\]"):
+        checks.run("flow_chain", namespace)
+
+
+@pytest.mark.parametrize("kl, verdict", [
+    (0.06, "within the range of this notebook's recipe."),
+    (0.12, "above this notebook's recipe, within the sheet's: check the schedule, batch size and epochs."),
+    (0.45, "above every measured run: a poorer optimum."),
+])
+def test_standing_places_a_flow_among_the_measured_runs(monkeypatch, kl, verdict):
+    monkeypatch.setattr(checks, "MEASURED_KL", {"notebook": (10, 0.05, 0.04, 0.09), "sheet": (5, 0.1, 0.07, 0.2)})
+    line = checks.standing(kl)
+    assert line.startswith(f"Where your flow stands: KL {kl:.3f} nats")
+    assert "Over 10 seeds this notebook's recipe reached 0.040-0.090 (median 0.050)" in line
+    assert "over 5 the sheet's literal settings (Adam's constant 0.001, batches of 32) reached 0.070-0.200" in line
+    assert verdict in line
+
+
+def test_measured_kl_is_what_the_benchmark_stored():
+    stored = json.loads((ROOT / "notebooks" / "data" / "lab_recipe_seeds.json").read_text())["recipes"]
+    for key, recipe in (("notebook", checks.NOTEBOOK_RECIPE), ("sheet", checks.SHEET_RECIPE)):
+        runs = stored[recipe]
+        assert checks.MEASURED_KL[key] == (runs["seeds"], *(round(runs[k], 4) for k in ("median_kl", "min_kl", "max_kl")))
+
+
+def test_the_training_check_says_where_the_flow_stands_on_stderr(fitted, capsys):
+    checks.run("training", fitted.enter())
+    captured = capsys.readouterr()
+    assert captured.out.startswith("OK: trained 80 epochs")
+    assert captured.err.startswith("Where your flow stands: KL 0.") and "this notebook's recipe reached" in captured.err
 
 
 def test_the_lab_notebook_tags_every_registered_check_with_its_points():

@@ -17,6 +17,7 @@ from nbclient.exceptions import CellExecutionError
 from flowlab import checks, cli
 from flowlab.grade import _failure_message, grade_notebook, write_tables
 from flowlab.student import BEGIN, PLACEHOLDER, check_name, make_student_notebook, strip_solutions
+from tests.student_style import student_style_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "notebooks" / "normalizing_flows.ipynb"
@@ -48,6 +49,19 @@ def test_student_notebook_has_placeholders_not_answers():
     for cell in student.cells:
         if cell.cell_type == "code":
             assert bool(cell.outputs) == (check_name(cell) is not None)
+
+
+def test_the_hand_out_shows_no_answer_before_its_todo():
+    """The expected outputs a hand-out shows before anything runs give no answer away (issue 34): the
+    verdicts' OK line names no count of bijections, and the chain's TODO itself says params=2."""
+    student = nbformat.read(str(STUDENT), as_version=4)
+    expected = {check_name(cell): "".join(out.get("text", "") for out in cell.outputs)
+                for cell in student.cells if check_name(cell)}
+    assert expected["bijection_verdicts"].startswith("OK: verdicts: all 8 right")
+    assert not any(word in expected["bijection_verdicts"] for word in ("bijections", "3", "5"))
+    chain = next(cell.source for cell in student.cells if "TODO: anet = ..." in cell.source)
+    todo = chain[chain.index("TODO: anet = ..."):chain.index(PLACEHOLDER)]
+    assert "params=2" in todo and "[128, 128]" in todo and "relu" in todo
 
 
 def test_every_check_has_a_cell_marked_for_nbval_lax():
@@ -88,14 +102,38 @@ def graded(tmp_path_factory):  # each grading trains the full lab: slow
             cell.source = 'print("OK: data: 10000 points on two moons with noise 0.05")'
     carol.cells = [cell for cell in carol.cells if check_name(cell) != "flow_samples"]
     nbformat.write(carol, str(folder / "carol.ipynb"))
-    return {name: grade_notebook(folder / f"{name}.ipynb", STUDENT) for name in ("alice", "bob", "carol")}
+    nbformat.write(student_style_answer(), str(folder / "dave.ipynb"))  # right, written his own way
+    return {name: grade_notebook(folder / f"{name}.ipynb", STUDENT) for name in ("alice", "bob", "carol", "dave")}
 
 
 @pytest.mark.slow
 def test_solution_passes_every_check(graded):
     assert graded["alice"].status == "graded"
     assert graded["alice"].results == {name: None for name in checks.CHECKS}
-    assert graded["alice"].notes == []
+    [note] = graded["alice"].notes  # the training check's standing, nothing else
+    assert note.startswith("training: Where your flow stands: KL 0.")
+    assert note.endswith("Yours is within the range of this notebook's recipe.")
+
+
+def _printed(executed: str, start: str) -> str:
+    """The first printed line of an executed notebook (JSON) that starts with ``start``."""
+    for cell in json.loads(executed)["cells"]:
+        for output in cell.get("outputs", []):
+            for line in "".join(output.get("text", "")).splitlines():
+                if line.startswith(start):
+                    return line
+    raise AssertionError(f"no printed line starts with {start!r}")
+
+
+@pytest.mark.slow
+def test_a_student_style_answer_passes_and_reproduces_the_references_numbers(graded):
+    """Other names, other equivalent calls, no steps_per_execution, random draws and a network built in
+    exploratory cells before the data, the chain and the training (tests/student_style.py): the given
+    code's seeds make it train the reference's flow, so it prints the reference's scores (issue 34)."""
+    assert graded["dave"].status == "graded"
+    assert graded["dave"].results == {name: None for name in checks.CHECKS}
+    for line in ("held-out NLL of the flow q", "KL(p || q), truth to flow", "the flow's probability mass in it"):
+        assert _printed(graded["dave"].executed, line) == _printed(graded["alice"].executed, line)
 
 
 @pytest.mark.slow
