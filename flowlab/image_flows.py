@@ -31,7 +31,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate, spline
 from flowlab.digits import DIMS, LEVELS, SIDE
-from flowlab.flows import ActNorm, OnePassDensity, OnePassInverse, _layer_seed, initialize_actnorms, soft_clamp
+from flowlab.flows import ActNorm, OnePassDensity, OnePassInverse, layer_seed, initialize_actnorms, soft_clamp
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -130,7 +130,7 @@ class _ConvNet(tf.Module):
         super().__init__(name=name)
 
         def glorot(part: int):
-            return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
+            return tf.keras.initializers.GlorotUniform(seed=layer_seed(seed, layer, part))
 
         self.network = tf.keras.Sequential([
             tf.keras.Input(shape=(*shape[:2], inputs)),

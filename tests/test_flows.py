@@ -269,7 +269,7 @@ def _initializer_seeds(flow) -> list[int]:
 @pytest.mark.parametrize("family, parts", [("maf", 1), ("iaf", 1), ("realnvp", 2), ("spline", 2)])
 def test_every_family_derives_its_seeds_the_same_way(family, parts):
     flow = make_flow(FlowConfig(flow=family, num_layers=3, hidden_units=(4, 4), seed=2))
-    expected = [flows._layer_seed(2, layer, part) for layer in range(3) for part in range(parts)]
+    expected = [flows.layer_seed(2, layer, part) for layer in range(3) for part in range(parts)]
     assert _initializer_seeds(flow) == sorted(expected)
 
 
