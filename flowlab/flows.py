@@ -107,27 +107,22 @@ def standardize_bijector(loc: Sequence[float], scale: Sequence[float]) -> tfb.Bi
 def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, ndim: int,
                 seed: int) -> tuple[int, tuple[int, ...], str, int, int]:
     """Validate the arguments every chain builder (and :class:`FlowConfig`) shares."""
-    num_layers = _validate.within("layers", "num_layers", _validate.positive_int("num_layers", num_layers))
-    hidden_units = _validate.hidden_units("hidden_units", hidden_units)
-    _validate.within("hidden_layers", "the number of hidden layers, len(hidden_units),", len(hidden_units))
-    for i, units in enumerate(hidden_units):
-        _validate.within("hidden_units", f"hidden_units[{i}]", units)
+    num_layers = _validate.within("layers", "num_layers", num_layers)
+    hidden_units = _validate.within("hidden_units", "hidden_units", hidden_units)
     activation = _validate.one_of("activation", activation, ACTIVATIONS)
     ndim = _validate.positive_int("ndim", ndim)
     if ndim < 2:
         raise ValueError(f"ndim must be >= 2 for a flow that mixes dimensions, got {ndim}")
-    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
+    seed = _validate.within("seed", "seed", seed)
     return num_layers, hidden_units, activation, ndim, seed
 
 
 def _spline_args(bins: int, bound: float) -> tuple[int, float]:
-    """Validate a spline's bins (at least 2) and bound (room for every bin's minimum size)."""
-    bins = _validate.positive_int("bins", bins)
-    if bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins}")
+    """Validate a spline's bins and bound (within :data:`flowlab._validate.LIMITS`, with room for
+    every bin's minimum size)."""
     bins = _validate.within("bins", "bins", bins)
-    bound = _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
-    return bins, _validate.within("bound", "bound", bound)
+    bound = _validate.within("bound", "bound", bound)
+    return bins, _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
 
 
 class ActNorm(tfb.Bijector):
@@ -591,10 +586,10 @@ class FlowConfig:
     Example:
         >>> FlowConfig(flow="spline", options={"bins": 8}).options
         {'bins': 8, 'bound': 5.0}
-        >>> FlowConfig(num_layers=0)
+        >>> FlowConfig(num_layers=33)  # the bounds of flowlab._validate.LIMITS, as flowlab train's --layers
         Traceback (most recent call last):
         ...
-        ValueError: num_layers must be a positive integer, got 0
+        ValueError: num_layers must be an integer from 1 to 32, got 33
         >>> FlowConfig(flow="maf", options={"bins": 8})
         Traceback (most recent call last):
         ...
