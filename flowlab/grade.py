@@ -161,30 +161,17 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     ``keys`` names the rows of ``paths`` (in order) instead of their paths below ``root``: an LMS
     download's student keys. A student handing in under a new key replaces their earlier rows
     (see :meth:`Gradebook.supersede`); what was replaced is appended to ``replaced``.
-    ``running`` (row key, line), if given, hears what each notebook is doing while it runs: a line
-    as it starts, then the lines of :class:`flowlab.grade_progress.CellProgress` (each check cell as
-    it finishes, the running cell every 15 s); it is called from the grading threads, so only
-    without ``executor`` (another executor's workers may be other processes). ``progress`` gets
-    each finished grade. Neither changes what is written.
-    Returns this run's grades, sorted (skipped submissions are not among them)."""
+    ``progress`` gets each finished grade; ``running`` (row key, line), on this function's own
+    threads only (not on ``executor``), each notebook's start and :mod:`flowlab.grade_progress`'s
+    lines. Returns this run's grades, sorted (skipped submissions are not among them)."""
     if workers is not None:
         LIMITS["workers"].check("workers", workers)
     LIMITS["timeout"].check("timeout", timeout)
-    reference = Path(reference)
+    reference, out_dir, handins = Path(reference), Path(out_dir), dict(handins or {})
     reference_text = reference.read_text()
     names = list(Reference.from_text(reference_text).cells)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
-    if keys is not None and len(keys) != len(unique):
-        raise ValueError(f"keys must name each of the {len(unique)} distinct paths, got {len(keys)}")
-    book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
-    row_keys = list(keys) if keys is not None else [book.key(p) for p in unique]
-    handins = dict(handins or {})
-    dropped = book.supersede({key: handins.get(key, Handin()) for key in row_keys})
-    if replaced is not None:
-        replaced += dropped
-    _update_earlier_rows(book, handins, late_policy)
+    book, row_keys = _open_book(out_dir, names, unique, root, keys, handins, late_policy, replaced)
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads, names=row_keys)
             if force or not book.finished(job.submission, content_digest(job.content))]
@@ -197,6 +184,23 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     book.save()  # student ids given on this run reach the rows of earlier runs too
     write_tables([_from_row(book.rows[key]) for key in sorted(book.rows)], out_dir, names)
     return grades
+
+
+def _open_book(out_dir: Path, names: list[str], unique: list[Path], root: str | Path | None,
+               keys: Sequence[str] | None, handins: Mapping[str, Handin], late_policy: LatePolicy,
+               replaced: list[str] | None) -> tuple[Gradebook, list[str]]:
+    """``out_dir``'s gradebook, made ready for this run (as :func:`grade_all` says), and the row
+    key of each of ``unique``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if keys is not None and len(keys) != len(unique):
+        raise ValueError(f"keys must name each of the {len(unique)} distinct paths, got {len(keys)}")
+    book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
+    row_keys = list(keys) if keys is not None else [book.key(p) for p in unique]
+    dropped = book.supersede({key: handins.get(key, Handin()) for key in row_keys})
+    if replaced is not None:
+        replaced += dropped
+    _update_earlier_rows(book, handins, late_policy)
+    return book, row_keys
 
 
 @contextlib.contextmanager
