@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from flowlab._validate import LIMITS
+from flowlab._validate import LIST_LIMITS
 
 __all__ = ["Parser", "LazyParser", "hidden_units", "counts", "usable_folder", "fail"]
 
@@ -53,33 +53,17 @@ class LazyParser(Parser):
 
 
 def hidden_units(text: str) -> tuple[int, ...]:
-    """An argparse type: comma-separated hidden layer widths within :data:`LIMITS`."""
-    widths, layers = LIMITS["hidden_units"], LIMITS["hidden_layers"]
-    try:
-        units = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        units = ()
-    if not layers.admits(len(units)) or not all(widths.admits(unit) for unit in units):
-        raise argparse.ArgumentTypeError(
-            f"must be {layers.low} to {layers.high} comma-separated integers from {widths.low} to {widths.high} "
-            f"such as 128,128, got {text!r}")
-    return units
+    """An argparse type: comma-separated hidden layer widths within :data:`LIST_LIMITS`, as
+    :class:`flowlab.flows.FlowConfig` checks them."""
+    return LIST_LIMITS["hidden_units"].parse(text)
 
 
 def counts(name: str, how_many: int) -> Callable[[str], tuple[int, ...]]:
-    """An argparse type: ``how_many`` comma-separated integers, each within ``LIMITS[name]``."""
-    allowed = LIMITS[name]
-
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            values = tuple(int(part) for part in text.split(","))
-        except ValueError:
-            values = ()
-        if len(values) != how_many or not all(allowed.admits(value) for value in values):
-            raise argparse.ArgumentTypeError(f"must be {how_many} comma-separated integers, each "
-                                             f"{allowed.describe().removeprefix('an ')}, got {text!r}")
-        return values
-    return parse
+    """An argparse type: ``how_many`` comma-separated integers, as ``LIST_LIMITS[name]`` admits."""
+    allowed = LIST_LIMITS[name]
+    if not allowed.length.low == allowed.length.high == how_many:
+        raise ValueError(f"how_many must be the {name} LIST_LIMITS allows ({allowed.describe()}), got {how_many!r}")
+    return allowed.parse
 
 
 def usable_folder(out: Path) -> str | None:

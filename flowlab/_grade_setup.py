@@ -8,12 +8,14 @@ missing package is one line naming it and the pip line, never a table of zeros.
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from importlib import metadata
 from pathlib import Path
 
-from flowlab._keras import _fix
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from flowlab._keras import install_line
 
 __all__ = ["REFERENCE", "RUNNER", "missing_grading_requirement"]
 
@@ -36,10 +38,13 @@ def _declared(distribution: str) -> str:
     except metadata.PackageNotFoundError:
         requirements = []
     for requirement in requirements:
-        if ";" in requirement:
+        try:
+            parsed = Requirement(requirement)
+        except InvalidRequirement:
+            continue
+        if parsed.marker is not None:
             continue  # an extra's or a marker's: not what a plain install brings
-        name = re.split(r"[\s<>=!~\[]", requirement, maxsplit=1)[0]
-        if name.lower().replace("_", "-") == distribution:
+        if canonicalize_name(parsed.name) == canonicalize_name(distribution):
             return requirement.replace(" ", "")
     return distribution
 
@@ -47,11 +52,9 @@ def _declared(distribution: str) -> str:
 def _version_problem(distribution: str, requirement: str) -> str | None:
     """Why the installed ``distribution`` does not satisfy ``requirement``, or None."""
     try:
-        from packaging.requirements import Requirement
-
         installed = metadata.version(distribution)
         specifier = Requirement(requirement).specifier
-    except Exception:  # noqa: BLE001 - no metadata or no packaging: the import check stands
+    except Exception:  # noqa: BLE001 - no metadata: the import check stands
         return None
     if specifier.contains(installed, prereleases=True):
         return None
@@ -76,5 +79,5 @@ def missing_grading_requirement(command: str) -> str | None:
                 continue
             found = f"but {problem}"
         return (f"flowlab {command}: error: grading needs {requirement}, {found} in this Python "
-                f"({sys.executable}); install it: {_fix(requirement)}")
+                f"({sys.executable}); install it: {install_line(requirement)}")
     return None

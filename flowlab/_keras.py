@@ -22,7 +22,7 @@ from types import ModuleType
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-__all__ = ["KerasSetupError", "SUPPORTED", "check_versions", "select_keras2"]
+__all__ = ["KerasSetupError", "SUPPORTED", "check_versions", "select_keras2", "install_line"]
 
 #: The supported stack: pyproject.toml's specifiers (tests/test_packaging.py keeps them equal);
 #: tf-keras must share TensorFlow's minor. TFP 0.25 refuses TensorFlow < 2.18 at import;
@@ -84,8 +84,14 @@ def _restart_hint() -> str:
     return "Runtime -> Restart session (Colab)" if on_colab() else "restart the kernel (or Python)"
 
 
-def _fix(*requirements: str) -> str:
-    """The pip line that installs ``requirements``, as the user would type it where they are."""
+def install_line(*requirements: str) -> str:
+    """The pip line that installs ``requirements``, as the user would type it where they are (a
+    notebook cell's ``%pip`` on Colab); every message that names a missing package ends with it.
+
+    Example (outside Colab):
+        >>> install_line("nbval>=0.11,<0.12", "psutil")
+        "pip install 'nbval>=0.11,<0.12' 'psutil'"
+    """
     quoted = " ".join(f"'{r}'" for r in requirements)
     if on_colab():
         return f"%pip install {quoted}, then Runtime -> Restart session"
@@ -123,13 +129,13 @@ def _checked_tensorflow() -> str:
     supported = _range_text("tensorflow")
     tf_version = _installed("tensorflow") or _installed("tensorflow-cpu")
     if not tf_version:
-        raise KerasSetupError(f"flowlab needs TensorFlow {supported}, found none: {_fix(*_supported_stack())}")
+        raise KerasSetupError(f"flowlab needs TensorFlow {supported}, found none: {install_line(*_supported_stack())}")
     tf_minor = _version_tuple(tf_version)[:2]
     if not MIN_TF <= tf_minor <= MAX_TF:
         why = (f"too old for tensorflow-probability {_range_text('tensorflow-probability')}" if tf_minor < MIN_TF
                else "newer than flowlab is tested with")
         raise KerasSetupError(f"flowlab supports tensorflow {supported}, found tensorflow {tf_version} ({why}): "
-                              f"{_fix(*_supported_stack())}")
+                              f"{install_line(*_supported_stack())}")
     return tf_version
 
 
@@ -139,10 +145,10 @@ def _checked_tf_keras(tf_version: str) -> str:
     keras_version = _installed("tf-keras")
     if not keras_version:
         raise KerasSetupError(f"flowlab needs the tf-keras package (Keras 2) matching tensorflow {tf_version}, "
-                              f"found none: {_fix(wanted)}")
+                              f"found none: {install_line(wanted)}")
     if _version_tuple(keras_version)[:2] != tf_minor:
         raise KerasSetupError(f"tf-keras {keras_version} does not match tensorflow {tf_version}; "
-                              f"their minor versions must agree: {_fix(wanted)}")
+                              f"their minor versions must agree: {install_line(wanted)}")
     return keras_version
 
 
@@ -151,10 +157,10 @@ def _checked_tfp() -> str:
     wanted = f"tensorflow-probability=={TFP_MINOR[0]}.{TFP_MINOR[1]}.*"
     tfp_version = _installed("tensorflow-probability")
     if not tfp_version:
-        raise KerasSetupError(f"flowlab needs TensorFlow Probability {supported}, found none: {_fix(wanted)}")
+        raise KerasSetupError(f"flowlab needs TensorFlow Probability {supported}, found none: {install_line(wanted)}")
     if _version_tuple(tfp_version)[:2] != TFP_MINOR:
         raise KerasSetupError(f"flowlab supports tensorflow-probability {supported}, found "
-                              f"tensorflow-probability {tfp_version}: {_fix(wanted)}")
+                              f"tensorflow-probability {tfp_version}: {install_line(wanted)}")
     return tfp_version
 
 

@@ -1,5 +1,7 @@
 """Argument checks for the public functions: each error names the argument,
-what was given and what is allowed."""
+what was given and what is allowed. :data:`LIMITS` and :data:`LIST_LIMITS` are the one source of
+the settings' bounds: the configurations (FlowConfig, TrainSettings, ImageFlowConfig) check with
+them and the command line parses with them, so both refuse the same values with the same words."""
 
 from __future__ import annotations
 
@@ -71,9 +73,17 @@ def points(name: str, value: Any, ndim: int | None = 2, min_width: int = 1) -> n
     return array
 
 
-def within(limit: str, name: str, value: Any) -> int | float:
-    """``value`` checked against :data:`LIMITS` ``[limit]``, the error naming ``name``."""
-    return LIMITS[limit].check(name, value)
+def within(limit: str, name: str, value: Any) -> Any:
+    """``value`` checked against :data:`LIMITS` ``[limit]`` (or :data:`LIST_LIMITS`, for a list),
+    the error naming ``name``: what the command line's option for it says too.
+
+    Example:
+        >>> within("layers", "num_layers", 33)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_layers must be an integer from 1 to 32, got 33
+    """
+    return (LIST_LIMITS[limit] if limit in LIST_LIMITS else LIMITS[limit]).check(name, value)
 
 
 def mapping(name: str, value: Any) -> Mapping[str, Any]:
@@ -162,4 +172,69 @@ LIMITS: dict[str, Range] = {
     "memory_mb": Range(256, 1_048_576, integer=True),  # memory per graded notebook
     "workers": Range(1, 1024, integer=True),  # notebooks graded at once
     "percent": Range(0, 100),  # a late penalty per day, or its cap
+}
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A list of integers, each within ``item`` and as many as ``length`` allows (``not_all_zero``:
+    their sum > 0), read by the library (:meth:`check`) and the command line (:meth:`parse`,
+    comma-separated), so both say the same thing; ``what`` says what the numbers are.
+
+    Example:
+        >>> LIST_LIMITS["hidden_units"].check("hidden_units", [128, 128])
+        (128, 128)
+        >>> LIST_LIMITS["hidden_units"].check("hidden_units", (0,))
+        Traceback (most recent call last):
+        ...
+        ValueError: hidden_units must be 1 to 4 integers, each from 1 to 1,024, got (0,)
+        >>> LIST_LIMITS["couplings"].parse("1,99,1")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be 3 integers (coupling layers at 8x8x1, 4x4x4 and 4x4x2), each from 0 to 16, not all zero, got '1,99,1'
+    """
+
+    item: Range
+    length: Range
+    not_all_zero: bool = False
+    what: str = ""
+
+    def describe(self) -> str:
+        low, high = int(self.length.low), int(self.length.high)
+        how_many = f"{low}" if low == high else f"{low} to {high}"
+        each = self.item.describe().removeprefix("an integer ")
+        return (f"{how_many} integers{f' ({self.what})' if self.what else ''}, each {each}"
+                + (", not all zero" if self.not_all_zero else ""))
+
+    def admits(self, values: Sequence[Any]) -> bool:
+        return (self.length.admits(len(values))
+                and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and self.item.admits(v)
+                        for v in values)
+                and not (self.not_all_zero and sum(values) == 0))
+
+    def check(self, name: str, value: Any) -> tuple[int, ...]:
+        """``value`` as a tuple of ints if admitted, else ValueError naming ``name``."""
+        listed = not isinstance(value, (str, bytes)) and isinstance(value, Sequence)
+        if not listed or not self.admits(tuple(value)):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        return tuple(int(v) for v in value)
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        """An argparse type: comma-separated integers admitted, else ArgumentTypeError."""
+        import argparse
+
+        try:
+            values = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            values = None
+        if values is None or not self.admits(values):
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text!r}")
+        return values
+
+
+#: The lists among the settings, their bounds from :data:`LIMITS`.
+LIST_LIMITS: dict[str, Counts] = {
+    "hidden_units": Counts(LIMITS["hidden_units"], LIMITS["hidden_layers"]),  # each network's hidden widths
+    "couplings": Counts(LIMITS["couplings"], Range(3, 3, integer=True), not_all_zero=True,
+                        what="coupling layers at 8x8x1, 4x4x4 and 4x4x2"),  # a digits flow's, per stage
 }

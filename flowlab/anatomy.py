@@ -17,18 +17,13 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate
 from flowlab.data import make_moons
-from flowlab.flows import FAMILIES, Flow, _density_steps
-from flowlab.flows import _kind_name as _kind
+from flowlab.flows import FAMILIES, Flow, density_steps, kind_name
 from flowlab.measure import grid
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 __all__ = ["Stage", "bijectors_in_sampling_order", "stage_name", "chain_stages", "Snapshot",
            "snapshot_epochs", "DensitySnapshots"]
-
-#: Layer class -> its short name in figures, as the families registered them (flowlab.flows.FAMILIES).
-_SHORT_NAMES = {kind: short for registered in FAMILIES.values() for kind, short in registered.layer_names.items()}
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -49,20 +44,26 @@ def bijectors_in_sampling_order(flow: tfd.TransformedDistribution) -> list[tfb.B
         >>> [stage_name(b) for b in bijectors_in_sampling_order(flow)]
         ['Scale', 'Shift']
     """
-    if _kind(flow) != "TransformedDistribution" and not isinstance(flow, Flow):
+    if kind_name(flow) != "TransformedDistribution" and not isinstance(flow, Flow):
         raise TypeError(f"flow must be a tfd.TransformedDistribution, got {type(flow).__name__}")
-    return _density_steps(flow.bijector)[::-1]  # sampling runs the density direction backwards
+    return density_steps(flow.bijector)[::-1]  # sampling runs the density direction backwards
 
 
 def stage_name(bijector: tfb.Bijector) -> str:
     """A short label: ``MAF``, ``Permute [1, 0]``, ``inverse MAF`` (an IAF layer), ..."""
-    kind = _kind(bijector)
+    kind = kind_name(bijector)
     if kind == "Invert":
         inner = stage_name(bijector.bijector)
         return "IAF" if inner == "MAF" else f"inverse {inner}"
     if kind == "Permute":
         return f"Permute {np.asarray(tf.get_static_value(bijector.permutation)).tolist()}"
-    return _SHORT_NAMES.get(kind, kind)
+    return _short_names().get(kind, kind)
+
+
+def _short_names() -> dict[str, str]:
+    """Layer class -> its short name in figures, as the families registered them
+    (:data:`flowlab.flows.FAMILIES`), read at each call: a family registered later has its names."""
+    return {kind: short for registered in FAMILIES.values() for kind, short in registered.layer_names.items()}
 
 
 def chain_stages(flow: tfd.TransformedDistribution, z: np.ndarray) -> list[Stage]:

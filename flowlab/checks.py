@@ -47,17 +47,37 @@ from flowlab import _check_guard, _seal
 from flowlab._check_guard import Ledger
 from flowlab.bijectivity import SHEET_EXAMPLES, Example, Verdict
 from flowlab.measure import density_on_grid, evaluate
+from flowlab.verdict import MAX_KL
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 
-#: The grading key, taken out of the environment at import (None outside ``flowlab grade``).
-_KEY = os.environ.pop(_seal.KEY_VARIABLE, None)
+#: The grading key, taken out of the environment by :func:`take_grading_key` (None outside
+#: ``flowlab grade``): :func:`run` seals its OK lines with it.
+_KEY: str | None = None
 
 MOON_N = 10_000
 NOISE = 0.05
 EPOCHS = 80
-MAX_KL = 0.5  # nats: an untrained chain is ~2 nats away; a trained one well under 0.5
+
+
+def take_grading_key() -> bool:
+    """Take the grading key (:data:`flowlab._seal.KEY_VARIABLE`) out of the environment into
+    this module; True when there was one (only while ``flowlab grade`` runs the notebook).
+
+    Not done on import: importing flowlab changes no environment. The grader's kernel start-up
+    file calls it before any cell of the notebook runs, so no cell can read the key and forge
+    a seal. A later call without the variable keeps the key taken.
+
+    Example:
+        >>> take_grading_key()  # outside grading: no key, nothing changes
+        False
+    """
+    global _KEY
+    key = os.environ.pop(_seal.KEY_VARIABLE, None)
+    if key is not None:
+        _KEY = key
+    return key is not None
 
 
 #: The examples as they were when this module was imported (a notebook cannot shrink the list).
@@ -980,4 +1000,4 @@ def stand_in(name: str, namespace: dict[str, Any]) -> None:
 _SNAPSHOT = _snapshot()
 #: Everything public: the registry's checks are registered above, each by its decorator.
 __all__ = ["CheckFailed", "Check", "REGISTRY", "CHECKS", "LEDGER", "STAND_INS", "ANSWER_CELLS", "rerun_hint", "run",
-           "stand_in", *_REGISTRY]
+           "stand_in", "take_grading_key", "MAX_KL", *_REGISTRY]

@@ -9,7 +9,9 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from flowlab._cli_common import fail
@@ -60,7 +62,9 @@ def _add_grade(commands: argparse._SubParsersAction) -> None:
         description="Run each submission under pytest --nbval-lax with the official check cells, "
                     "isolated, in parallel, each within a time and memory limit; write grades.csv "
                     "(row by row as results arrive), grades.md, and per submission a feedback file, "
-                    "the executed notebook and its log under OUT/submissions/.")
+                    "the executed notebook and its log under OUT/submissions/. While notebooks run, stderr "
+                    "shows each one's start, each check cell as it finishes and, every 15 s without one, "
+                    "the cell running and the seconds so far.")
     grade.add_argument("submissions", type=Path, nargs="+",
                        help="submitted .ipynb files, folders searched for them, or one LMS download "
                             "(.zip: Canvas, Moodle or folders)")
@@ -422,7 +426,7 @@ def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # 
                            workers=args.workers, timeout=args.timeout, memory_mb=args.memory_mb,
                            progress=report, force=args.force, root=collected.root, handins=_handins(collected),
                            late_policy=args.late_policy, keys=[item.key for item in collected.submitted],
-                           replaced=replaced)
+                           replaced=replaced, running=_running_lines())
     except ValueError as error:  # OUT holds another class's gradebook
         print(f"flowlab grade: error: argument --out: {error}", file=sys.stderr)
         return 2
@@ -440,6 +444,17 @@ def _grade_collected(args: argparse.Namespace, collected, grade_all) -> int:  # 
               "export the gradebook again", file=sys.stderr)
         return 1
     return 0
+
+
+def _running_lines() -> Callable[[str, str], None]:
+    """What ``flowlab grade`` shows on stderr while notebooks run: each line (from the grading
+    threads) whole, after the notebook's key, e.g. ``  ann/lab.ipynb: 9 s  moons_data: cell passed; ...``."""
+    lock = threading.Lock()
+
+    def show(key: str, line: str) -> None:
+        with lock:
+            print(f"  {key}: {line}", file=sys.stderr, flush=True)
+    return show
 
 
 def _account(args: argparse.Namespace, collected, grades) -> None:  # type: ignore[no-untyped-def]

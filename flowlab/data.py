@@ -23,7 +23,8 @@ from sklearn import datasets
 from flowlab import _validate
 
 __all__ = ["make_moons", "moons_log_prob", "moons_entropy", "MIDPOINT_BOX",
-           "Estimate", "monte_carlo_mean", "moons_entropy_estimate", "moons_distance"]
+           "Estimate", "monte_carlo_mean", "moons_entropy_estimate", "moons_distance",
+           "curve_nodes"]
 
 #: The box (x0 min, x0 max, x1 min, x1 max) around the midpoint between the moons' tips. Not
 #: empty under the exact density: two of its corners lie 0.04 (0.8 noise std) from the moons,
@@ -48,10 +49,17 @@ def make_moons(n_samples: int = 10_000, noise: float = 0.05, seed: int = 0) -> n
     return points.astype(np.float32)
 
 
-def _curve_nodes(noise: float) -> tuple[np.ndarray, np.ndarray]:
+def curve_nodes(noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes on both half circles, shape ``(2 * m, 2)``, and the
     log of their weights (each curve's weights sum to 1/2): at least four nodes
-    per noise standard deviation of arc length."""
+    per noise standard deviation of arc length: the quadrature of the exact density, shared by
+    :func:`moons_log_prob` and :func:`flowlab.reverse_kl.moons_log_prob_tf`.
+
+    Example:
+        >>> nodes, log_weights = curve_nodes(0.05)
+        >>> nodes.shape, round(float(np.exp(log_weights).sum()), 6)
+        ((512, 2), 1.0)
+    """
     m = max(256, int(np.ceil(_NODES_PER_STD * np.pi / noise)))
     u, w = np.polynomial.legendre.leggauss(m)
     t = (u + 1.0) * np.pi / 2
@@ -87,7 +95,7 @@ def moons_log_prob(x: np.ndarray, noise: float = 0.05) -> np.ndarray:
     """
     x = _validate.points("x", x)
     noise = _validate.finite_float("noise", noise, minimum=0.0, strict=True)
-    nodes, log_weights = _curve_nodes(noise)
+    nodes, log_weights = curve_nodes(noise)
     log_norm = -np.log(2 * np.pi * noise**2)
     node_sq = (nodes**2).sum(1)
     out = np.empty(len(x))

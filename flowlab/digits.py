@@ -21,7 +21,7 @@ from flowlab import _validate
 from flowlab.data import Estimate, monte_carlo_mean
 
 __all__ = ["LEVELS", "SIDE", "DIMS", "DigitSplits", "load_digit_splits", "bits_per_dim",
-           "uniform_dequantize", "independent_pixels_nll", "gaussian_nll", "nearest_neighbours"]
+           "uniform_dequantize", "independent_pixels_nll", "gaussian_nll", "nearest_neighbours", "as_pixels"]
 
 #: Grey levels of a pixel (0 to 16), pixels per side, and dimensions of an image.
 LEVELS, SIDE, DIMS = 17, 8, 64
@@ -72,8 +72,18 @@ def bits_per_dim(nll_nats: float | Estimate, dims: int = DIMS) -> float | Estima
     return float(nll_nats) * factor
 
 
-def _pixels(name: str, images: np.ndarray) -> np.ndarray:
-    """``images`` as an int array of shape (n, 64) with values in 0..16, or a clear error."""
+def as_pixels(name: str, images: np.ndarray) -> np.ndarray:
+    """``images`` as an int array of shape (n, 64) with values in 0..16, or a ValueError naming
+    ``name``: the check every digits function (and :mod:`flowlab.image_train`) makes of images.
+
+    Example:
+        >>> as_pixels("images", np.full((2, 8, 8), 16.0)).shape
+        (2, 64)
+        >>> as_pixels("images", np.zeros((2, 7, 7)))
+        Traceback (most recent call last):
+        ...
+        ValueError: images must hold images of 8x8 pixels, shape (n, 8, 8) or (n, 64), got (2, 7, 7)
+    """
     array = np.asarray(images)
     if array.ndim < 2 or array.shape[0] < 1 or math.prod(array.shape[1:]) != DIMS:
         raise ValueError(f"{name} must hold images of {SIDE}x{SIDE} pixels, shape (n, 8, 8) or (n, 64), "
@@ -93,7 +103,7 @@ def uniform_dequantize(images: np.ndarray, seed: int = 0) -> np.ndarray:
         >>> x.shape, bool(((x >= 0) & (x < 1)).all())
         ((2, 64), True)
     """
-    pixels = _pixels("images", images)
+    pixels = as_pixels("images", images)
     noise = np.random.default_rng(_validate.non_negative_int("seed", seed)).random(pixels.shape)
     return np.minimum(pixels + noise, np.nextafter(LEVELS, 0)).astype(np.float32)
 
@@ -109,7 +119,7 @@ def independent_pixels_nll(train: np.ndarray, test: np.ndarray, pseudocount: flo
         >>> round(bits_per_dim(independent_pixels_nll(splits.train, splits.test)).mean, 2)
         2.42
     """
-    train, test = _pixels("train", train), _pixels("test", test)
+    train, test = as_pixels("train", train), as_pixels("test", test)
     pseudocount = _validate.finite_float("pseudocount", pseudocount, minimum=0.0, strict=True)
     counts = np.stack([np.bincount(column, minlength=LEVELS) for column in train.T]) + pseudocount
     log_p = np.log(counts / counts.sum(axis=1, keepdims=True))  # (64 pixels, 17 levels)
@@ -128,7 +138,7 @@ def gaussian_nll(train: np.ndarray, test: np.ndarray, draws: int = 8, seed: int 
         >>> round(bits_per_dim(gaussian_nll(splits.train, splits.test)).mean, 2)
         2.97
     """
-    train, test = _pixels("train", train), _pixels("test", test)
+    train, test = as_pixels("train", train), as_pixels("test", test)
     draws = _validate.positive_int("draws", draws)
     seed = _validate.non_negative_int("seed", seed)
     ridge = _validate.finite_float("ridge", ridge, minimum=0.0, strict=True)

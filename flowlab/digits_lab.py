@@ -100,7 +100,7 @@ def run_digits(out: Path, config: ImageFlowConfig | None = None, settings: Train
     Raises:
         flowlab.TrainingDiverged: if training diverges.
     """
-    from flowlab.io import save_image_flow
+    from flowlab.image_io import save_image_flow
 
     dequantization = _validate.one_of("dequantization", dequantization, DEQUANTIZATIONS)
     config = ImageFlowConfig() if config is None else config

@@ -45,6 +45,9 @@ __all__ = [
     "one_pass",
     "ActNorm",
     "initialize_actnorms",
+    "density_steps",
+    "kind_name",
+    "layer_seed",
     "BUILDERS",
     "Flow",
     "build",
@@ -107,27 +110,22 @@ def standardize_bijector(loc: Sequence[float], scale: Sequence[float]) -> tfb.Bi
 def _chain_args(num_layers: int, hidden_units: Sequence[int], activation: str, ndim: int,
                 seed: int) -> tuple[int, tuple[int, ...], str, int, int]:
     """Validate the arguments every chain builder (and :class:`FlowConfig`) shares."""
-    num_layers = _validate.within("layers", "num_layers", _validate.positive_int("num_layers", num_layers))
-    hidden_units = _validate.hidden_units("hidden_units", hidden_units)
-    _validate.within("hidden_layers", "the number of hidden layers, len(hidden_units),", len(hidden_units))
-    for i, units in enumerate(hidden_units):
-        _validate.within("hidden_units", f"hidden_units[{i}]", units)
+    num_layers = _validate.within("layers", "num_layers", num_layers)
+    hidden_units = _validate.within("hidden_units", "hidden_units", hidden_units)
     activation = _validate.one_of("activation", activation, ACTIVATIONS)
     ndim = _validate.positive_int("ndim", ndim)
     if ndim < 2:
         raise ValueError(f"ndim must be >= 2 for a flow that mixes dimensions, got {ndim}")
-    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
+    seed = _validate.within("seed", "seed", seed)
     return num_layers, hidden_units, activation, ndim, seed
 
 
 def _spline_args(bins: int, bound: float) -> tuple[int, float]:
-    """Validate a spline's bins (at least 2) and bound (room for every bin's minimum size)."""
-    bins = _validate.positive_int("bins", bins)
-    if bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins}")
+    """Validate a spline's bins and bound (within :data:`flowlab._validate.LIMITS`, with room for
+    every bin's minimum size)."""
     bins = _validate.within("bins", "bins", bins)
-    bound = _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
-    return bins, _validate.within("bound", "bound", bound)
+    bound = _validate.within("bound", "bound", bound)
+    return bins, _validate.finite_float("bound", bound, minimum=bins * spline.MIN_SIZE / 2, strict=True)
 
 
 class ActNorm(tfb.Bijector):
@@ -186,15 +184,28 @@ class ActNorm(tfb.Bijector):
         self.initialized.assign(True)
 
 
-def _density_steps(bijector: tfb.Bijector) -> list[tfb.Bijector]:
-    """The bijectors of a (nested) chain in the density direction: data first."""
-    if _kind_name(bijector) == "Chain":
-        return [step for inner in bijector.bijectors for step in _density_steps(inner)]
+def density_steps(bijector: tfb.Bijector) -> list[tfb.Bijector]:
+    """The bijectors of a (nested) chain in the density direction, data first: what
+    :func:`initialize_actnorms` walks, and reversed, the stages of :mod:`flowlab.anatomy`.
+
+    ``tfb.Chain([b0, b1])`` computes ``b0(b1(z))``, so its density runs ``b0`` first.
+
+    Example:
+        >>> [kind_name(b) for b in density_steps(tfb.Chain([tfb.Shift(1.0), tfb.Chain([tfb.Scale(2.0), tfb.Exp()])]))]
+        ['Shift', 'Scale', 'Exp']
+    """
+    if kind_name(bijector) == "Chain":
+        return [step for inner in bijector.bijectors for step in density_steps(inner)]
     return [bijector]
 
 
-def _kind_name(value: object) -> str:
-    """Class name without TFP's private prefix (``_Chain`` and ``Chain`` are one kind)."""
+def kind_name(value: object) -> str:
+    """Class name without TFP's private prefix (``_Chain`` and ``Chain`` are one kind).
+
+    Example:
+        >>> kind_name(tfb.Chain([])), kind_name(tfb.Scale(2.0))
+        ('Chain', 'Scale')
+    """
     return type(value).__name__.lstrip("_")
 
 
@@ -213,7 +224,7 @@ def initialize_actnorms(flow: tfd.TransformedDistribution, x: np.ndarray) -> Non
         raise ValueError(f"flow must be a flow (a TransformedDistribution, as make_flow makes), "
                          f"got {type(flow).__name__}")
     x = _validate.points("x", x, ndim=int(flow.event_shape[-1]))
-    steps = _density_steps(flow.bijector)
+    steps = density_steps(flow.bijector)
     pending = [i for i, step in enumerate(steps) if isinstance(step, ActNorm) and not bool(step.initialized.numpy())]
     value = tf.constant(np.asarray(x, dtype=np.float32))
     for i, step in enumerate(steps[:pending[-1] + 1] if pending else []):  # no pass when none is pending
@@ -233,13 +244,14 @@ def _with_permutations(layers: list[tfb.Bijector], ndim: int, name: str, actnorm
     return tfb.Chain(bijectors, name=name)
 
 
-def _layer_seed(seed: int, layer: int, part: int = 0) -> int:
+def layer_seed(seed: int, layer: int, part: int = 0) -> int:
     """The initializer seed of one network part (``part``: a dense layer of a coupling network;
-    a MADE takes one initializer for all its layers) of flow layer ``layer``, for every family.
+    a MADE takes one initializer for all its layers) of flow layer ``layer``, for every family,
+    the image flows' (:mod:`flowlab.image_flows`) included.
     Distinct for every (seed, layer, part) with ``layer < 1000`` and ``part < 100``.
 
     Example:
-        >>> _layer_seed(0, 1), _layer_seed(0, 1, part=2), _layer_seed(1, 0)
+        >>> layer_seed(0, 1), layer_seed(0, 1, part=2), layer_seed(1, 0)
         (100, 102, 100000)
     """
     return (seed * 1000 + layer) * 100 + part
@@ -357,7 +369,7 @@ class _BoundedMADE(tfb.AutoregressiveNetwork):
 
 
 def _glorot(seed: int, layer: int, part: int = 0) -> tf.keras.initializers.Initializer:
-    return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
+    return tf.keras.initializers.GlorotUniform(seed=layer_seed(seed, layer, part))
 
 
 def _affine_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -622,10 +634,10 @@ class FlowConfig:
     Example:
         >>> FlowConfig(flow="spline", options={"bins": 8}).options
         {'bins': 8, 'bound': 5.0}
-        >>> FlowConfig(num_layers=0)
+        >>> FlowConfig(num_layers=33)  # the bounds of flowlab._validate.LIMITS, as flowlab train's --layers
         Traceback (most recent call last):
         ...
-        ValueError: num_layers must be a positive integer, got 0
+        ValueError: num_layers must be an integer from 1 to 32, got 33
         >>> FlowConfig(flow="maf", options={"bins": 8})
         Traceback (most recent call last):
         ...

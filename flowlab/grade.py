@@ -146,7 +146,7 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
               progress: Callable[[Grade], None] | None = None, force: bool = False,
               root: str | Path | None = None, handins: Mapping[str, Handin] | None = None,
               late_policy: LatePolicy = NO_POLICY, keys: Sequence[str] | None = None,
-              replaced: list[str] | None = None) -> list[Grade]:
+              replaced: list[str] | None = None, running: Callable[[str, str], None] | None = None) -> list[Grade]:
     """Grade every submission, ``workers`` at a time (default: the number of cores), or on
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's
     ``get_executor()``), adding to ``out_dir``'s gradebook (:mod:`flowlab.gradebook`).
@@ -161,36 +161,46 @@ def grade_all(paths: Sequence[str | Path], reference: str | Path, out_dir: str |
     ``keys`` names the rows of ``paths`` (in order) instead of their paths below ``root``: an LMS
     download's student keys. A student handing in under a new key replaces their earlier rows
     (see :meth:`Gradebook.supersede`); what was replaced is appended to ``replaced``.
-    Returns this run's grades, sorted (skipped submissions are not among them)."""
+    ``progress`` gets each finished grade; ``running`` (row key, line), on this function's own
+    threads only (not on ``executor``), each notebook's start and :mod:`flowlab.grade_progress`'s
+    lines. Returns this run's grades, sorted (skipped submissions are not among them)."""
     if workers is not None:
         LIMITS["workers"].check("workers", workers)
     LIMITS["timeout"].check("timeout", timeout)
-    reference = Path(reference)
+    reference, out_dir, handins = Path(reference), Path(out_dir), dict(handins or {})
     reference_text = reference.read_text()
     names = list(Reference.from_text(reference_text).cells)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
-    if keys is not None and len(keys) != len(unique):
-        raise ValueError(f"keys must name each of the {len(unique)} distinct paths, got {len(keys)}")
-    book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
-    row_keys = list(keys) if keys is not None else [book.key(p) for p in unique]
-    handins = dict(handins or {})
-    dropped = book.supersede({key: handins.get(key, Handin()) for key in row_keys})
-    if replaced is not None:
-        replaced += dropped
-    _update_earlier_rows(book, handins, late_policy)
+    book, row_keys = _open_book(out_dir, names, unique, root, keys, handins, late_policy, replaced)
     threads = None if executor else max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
     jobs = [job for job in make_jobs(unique, reference_text, timeout, memory_mb, threads, names=row_keys)
             if force or not book.finished(job.submission, content_digest(job.content))]
     grades: list[Grade] = []
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with _pool(executor, workers) as pool:
-        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy, started)
+        _grade_jobs(jobs, pool, reference, book, out_dir, grades, progress, handins, late_policy, started,
+                    None if executor else running)
     grades.sort(key=lambda g: g.submission)
     book.save()  # student ids given on this run reach the rows of earlier runs too
     write_tables([_from_row(book.rows[key]) for key in sorted(book.rows)], out_dir, names)
     return grades
+
+
+def _open_book(out_dir: Path, names: list[str], unique: list[Path], root: str | Path | None,
+               keys: Sequence[str] | None, handins: Mapping[str, Handin], late_policy: LatePolicy,
+               replaced: list[str] | None) -> tuple[Gradebook, list[str]]:
+    """``out_dir``'s gradebook, made ready for this run (as :func:`grade_all` says), and the row
+    key of each of ``unique``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if keys is not None and len(keys) != len(unique):
+        raise ValueError(f"keys must name each of the {len(unique)} distinct paths, got {len(keys)}")
+    book = Gradebook.open(out_dir, names, unique, None if root is None else Path(root))
+    row_keys = list(keys) if keys is not None else [book.key(p) for p in unique]
+    dropped = book.supersede({key: handins.get(key, Handin()) for key in row_keys})
+    if replaced is not None:
+        replaced += dropped
+    _update_earlier_rows(book, handins, late_policy)
+    return book, row_keys
 
 
 @contextlib.contextmanager
@@ -222,9 +232,11 @@ def _update_earlier_rows(book: Gradebook, handins: Mapping[str, Handin], late_po
 
 def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, reference: Path, book: Gradebook,
                 out_dir: Path, grades: list[Grade], progress: Callable[[Grade], None] | None,
-                handins: Mapping[str, Handin], late_policy: LatePolicy, started: str) -> None:
+                handins: Mapping[str, Handin], late_policy: LatePolicy, started: str,
+                running: Callable[[str, str], None] | None = None) -> None:
     """Run ``jobs`` on ``pool``; each result is appended to ``grades.csv``, recorded in the
-    gradebook, kept (feedback, executed notebook, log) and reported as it arrives."""
+    gradebook, kept (feedback, executed notebook, log) and reported as it arrives; ``running`` as
+    for :func:`grade_all`."""
     reference_text = reference.read_text()
     names = book.checks
     trusted = digest([(reference.name, reference.read_bytes()), *flowlab_sources()])
@@ -235,7 +247,8 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
         for key in sorted(set(book.rows) - regraded):  # rows of earlier runs stay in the file
             writer.writerow(csv_row(_from_row(book.rows[key]), names))
         handle.flush()
-        futures = {pool.submit(grade_job, job): job for job in jobs}
+        futures = {(pool.submit(grade_job, job) if running is None else pool.submit(_followed, job, running)): job
+                   for job in jobs}
         for future in concurrent.futures.as_completed(futures):
             job = futures[future]
             try:
@@ -256,6 +269,12 @@ def _grade_jobs(jobs: Sequence[Job], pool: concurrent.futures.Executor, referenc
             grades.append(grade)
             if progress:
                 progress(grade)
+
+
+def _followed(job: Job, running: Callable[[str, str], None]) -> Grade:
+    """:func:`grade_job` telling ``running`` (row key, line) that ``job`` starts, then how its cells go."""
+    running(job.submission, "started")
+    return grade_job(job, lambda line: running(job.submission, line.strip()))
 
 
 def _note_changed_grader_files(grade: Grade, reference: Path, trusted: dict[str, str]) -> None:

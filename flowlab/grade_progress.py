@@ -1,5 +1,6 @@
-"""What ``flowlab check`` shows while a notebook runs: a line as each check cell finishes, and every
-15 s without one, which cell is running and the time so far.
+"""What ``flowlab check`` and ``flowlab grade`` show while a notebook runs: a line as each check
+cell finishes, and every 15 s without one, which cell is running and the time so far (``grade``
+puts each line after the notebook's key: :func:`flowlab.grade.grade_all`'s ``running``).
 
 The grader's pytest plugin (:mod:`flowlab._nbval_plugin`) appends one JSON record per cell to the
 sandbox's ``results.jsonl`` as the cell finishes; :class:`CellProgress` follows that file from a

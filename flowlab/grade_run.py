@@ -153,8 +153,10 @@ def _lay_out(work: Path, job: Job) -> Path:
     startup = work / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-flowlab-grading.py").write_text(
-        "import flowlab.checks  # takes the grading key out of the environment before any cell runs\n"
-        "import flowlab.verdict  # and where to hand the trained flow over\n")
+        "import flowlab.checks\n"
+        "import flowlab.verdict\n"
+        "flowlab.checks.take_grading_key()  # out of the environment before any cell runs\n"
+        "flowlab.verdict.take_artifact_path()  # and where to hand the trained flow over\n")
     subpackages = sorted((path for path in package.rglob("*") if path.is_dir()), reverse=True)  # deepest first
     for folder in (*subpackages, package, grader, startup):
         for path in folder.iterdir():

@@ -31,7 +31,7 @@ import tensorflow_probability as tfp
 
 from flowlab import _validate, spline
 from flowlab.digits import DIMS, LEVELS, SIDE
-from flowlab.flows import ActNorm, OnePassDensity, OnePassInverse, _layer_seed, initialize_actnorms, soft_clamp
+from flowlab.flows import ActNorm, OnePassDensity, OnePassInverse, layer_seed, initialize_actnorms, soft_clamp
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -130,7 +130,7 @@ class _ConvNet(tf.Module):
         super().__init__(name=name)
 
         def glorot(part: int):
-            return tf.keras.initializers.GlorotUniform(seed=_layer_seed(seed, layer, part))
+            return tf.keras.initializers.GlorotUniform(seed=layer_seed(seed, layer, part))
 
         self.network = tf.keras.Sequential([
             tf.keras.Input(shape=(*shape[:2], inputs)),
@@ -245,25 +245,16 @@ def _coupling_stage(block: tuple[int, int, int], couplings: int, masks: str, hid
 
 
 def _couplings(value: Any) -> tuple[int, ...]:
-    """Three coupling counts (one per stage), each within :data:`flowlab._validate.LIMITS`, not all zero."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValueError(f"couplings must be three counts (8x8x1, 4x4x4, 4x4x2 stages), not all zero, "
-                         f"got {type(value).__name__}: {value!r}")
-    couplings = tuple(_validate.within("couplings", f"couplings[{i}]", _validate.non_negative_int(f"couplings[{i}]", n))
-                      for i, n in enumerate(value))
-    if len(couplings) != 3 or sum(couplings) == 0:
-        raise ValueError(f"couplings must be three counts (8x8x1, 4x4x4, 4x4x2 stages), not all zero, "
-                         f"got {couplings!r}")
-    return couplings
+    """Three coupling counts (one per stage), within :data:`flowlab._validate.LIST_LIMITS`."""
+    return _validate.within("couplings", "couplings", value)
 
 
 def _flow_args(couplings: Any, hidden_channels: Any, seed: Any, log_scale_bound: Any, alpha: Any,
                transform: Any) -> tuple[tuple[int, ...], int, int, float, str]:
     """Check a digits flow's settings (no network is built): each error names the setting."""
     couplings = _couplings(couplings)
-    hidden = _validate.within("hidden_channels", "hidden_channels",
-                              _validate.positive_int("hidden_channels", hidden_channels))
-    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
+    hidden = _validate.within("hidden_channels", "hidden_channels", hidden_channels)
+    seed = _validate.within("seed", "seed", seed)
     bound = _validate.finite_float("log_scale_bound", log_scale_bound, minimum=0.0, strict=True)
     logit_bijector(alpha)  # checks alpha
     return couplings, hidden, seed, bound, _validate.one_of("transform", transform, tuple(COUPLINGS))

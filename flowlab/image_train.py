@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from flowlab import _validate
 from flowlab.data import Estimate, monte_carlo_mean
-from flowlab.digits import DIMS, DigitSplits, _pixels, uniform_dequantize
+from flowlab.digits import DIMS, DigitSplits, as_pixels, uniform_dequantize
 from flowlab.image_flows import ImageFlow, VariationalDequantizer, initialize_actnorms
 from flowlab.train import TrainSettings, batch_stream, run_training
 
@@ -85,8 +85,8 @@ def fit_digits(flow: ImageFlow, splits: DigitSplits, settings: TrainSettings = D
     Raises:
         flowlab.TrainingDiverged: if an epoch's loss is NaN or infinite.
     """
-    train = _pixels("splits.train", splits.train).astype(np.float32)
-    validation = _pixels("splits.validation", splits.validation).astype(np.float32)
+    train = as_pixels("splits.train", splits.train).astype(np.float32)
+    validation = as_pixels("splits.validation", splits.validation).astype(np.float32)
     initialize_actnorms(flow, uniform_dequantize(train[:512], seed=settings.seed))
     model = DequantizedBound(flow, dequantizer, seed=settings.seed)
     model.compile(optimizer=settings.optimizer(len(train)), steps_per_execution=settings.steps_per_execution,
@@ -109,7 +109,7 @@ def bits_per_dim_estimate(flow: ImageFlow, images: np.ndarray, dequantizer: Vari
     importance-weighted bound over the ``draws`` draws, ``log mean_k p(x + u_k) / q(u_k | x)``,
     which is never looser and tightens towards ``log P(x)`` as ``draws`` grows (Burda et al.).
     """
-    pixels = _pixels("images", images).astype(np.float32)
+    pixels = as_pixels("images", images).astype(np.float32)
     draws = _validate.positive_int("draws", draws)
     generator = np.random.default_rng(_validate.non_negative_int("seed", seed))
     model = DequantizedBound(flow, dequantizer)

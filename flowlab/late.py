@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
+from flowlab.lms_csv import read_csv_records
+
 __all__ = ["LatePolicy", "Lateness", "parse_time", "parse_zone", "read_extensions", "NO_POLICY"]
 
 
@@ -119,8 +121,6 @@ NO_POLICY = LatePolicy()
 def read_extensions(path: str | Path, zone: tzinfo = timezone.utc) -> dict[str, datetime]:
     """An extensions CSV: ``student_id,due`` per row (ISO times, in ``zone`` unless they have their
     own). ValueError names the file and row."""
-    from flowlab.lms import read_csv_records
-
     path = Path(path)
     header, rows = read_csv_records(path, "extensions")
     if header[:2] != ["student_id", "due"]:

@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from flowlab.lms_csv import LMSFormatError, Table, read_table, write_table
+from flowlab.late import parse_time
+from flowlab.lms_csv import LMSFormatError, Table, read_csv_records, read_table, write_table
 
 __all__ = ["Student", "Submitted", "Skipped", "Collected", "Roster", "MAX_MEMBERS", "MAX_MEMBER_BYTES",
            "MAX_TOTAL_BYTES", "collect", "read_roster", "match_roster", "fill_canvas", "fill_moodle",
@@ -352,13 +353,6 @@ class Roster:
     students: list[Student]
 
 
-def read_csv_records(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
-    """A CSV file's header (lower case, stripped) and its rows as such dicts of stripped values,
-    comma or semicolon separated; LMSFormatError says which file (``what``) could not be read."""
-    table = read_table(path, what)
-    return [h.strip().lower() for h in table.header], table.records()
-
-
 def read_roster(path: str | Path) -> Roster:
     """Read a roster CSV with the columns ``student_id`` and ``name`` (required), ``email`` and
     ``pattern`` (optional; a glob on the submission's path, e.g. ``ann/*`` or ``*ann_lee*``).
@@ -436,8 +430,6 @@ def read_times(path: str | Path, zone: tzinfo = timezone.utc) -> dict[str, datet
     """Submission times the instructor exported: a CSV ``submission,submitted_at`` where
     ``submission`` is a row key (``ann/lab.ipynb``), a student id or an LMS id, and
     ``submitted_at`` an ISO time (in ``zone`` unless it has its own). LMSFormatError names the line."""
-    from flowlab.late import parse_time
-
     table = read_table(path, "times")
     if [h.strip().lower() for h in table.header[:2]] != ["submission", "submitted_at"]:
         raise LMSFormatError(f"times {str(path)!r} needs the header submission,submitted_at; "

@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Table", "read_table", "write_table", "LMSFormatError"]
+__all__ = ["Table", "read_table", "read_csv_records", "write_table", "LMSFormatError"]
 
 _SEPARATORS = ",;\t"
 _BOM = "\ufeff"
@@ -69,6 +69,21 @@ def read_table(path: str | Path, what: str) -> Table:
     if not table or not any(table[0]):
         raise LMSFormatError(f"{what} {str(path)!r} is empty")
     return Table(table[0], [row for row in table[1:] if row], delimiter, bom)
+
+
+def read_csv_records(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A CSV file's header (lower case, stripped) and its rows as such dicts of stripped values,
+    comma, semicolon or tab separated; LMSFormatError says which file (``what``) could not be read.
+
+    Example (a roster saved by a European spreadsheet):
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "roster.csv"
+        >>> _ = path.write_text("Student_ID; Name\\n12345; Ann Lee\\n")
+        >>> read_csv_records(path, "roster")
+        (['student_id', 'name'], [{'student_id': '12345', 'name': 'Ann Lee'}])
+    """
+    table = read_table(path, what)
+    return [h.strip().lower() for h in table.header], table.records()
 
 
 def write_table(table: Table, path: str | Path) -> Path:

@@ -39,7 +39,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.data import _curve_nodes
+from flowlab.data import curve_nodes
 from flowlab.flows import FlowConfig, build, make_flow
 from flowlab.train import TrainSettings, run_training
 
@@ -64,7 +64,7 @@ def moons_log_prob_tf(x: tf.Tensor, noise: float = 0.05) -> tf.Tensor:
     x = tf.convert_to_tensor(x)
     if x.dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)
-    nodes, log_weights = _curve_nodes(noise)
+    nodes, log_weights = curve_nodes(noise)
     diff = x[..., None, :] - tf.constant(nodes, x.dtype)  # (..., nodes, 2)
     exponent = tf.constant(log_weights, x.dtype) - tf.reduce_sum(diff**2, axis=-1) / (2 * noise**2)
     return tf.reduce_logsumexp(exponent, axis=-1) - tf.constant(np.log(2 * np.pi * noise**2), x.dtype)

@@ -162,12 +162,10 @@ class TrainSettings:
     deterministic: bool = True
 
     def __post_init__(self):
-        _validate.positive_int("epochs", self.epochs)
-        _validate.positive_int("batch_size", self.batch_size)
-        _validate.finite_float("learning_rate", self.learning_rate, minimum=0.0, strict=True)
+        for name in ("epochs", "batch_size", "learning_rate", "seed"):  # the bounds of flowlab train's options
+            _validate.within(name, name, getattr(self, name))
         if self.warmup_epochs is not None:
             _validate.non_negative_int("warmup_epochs", self.warmup_epochs)
-        _validate.non_negative_int("seed", self.seed)
         _validate.positive_int("steps_per_execution", self.steps_per_execution)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be True or False, got {self.deterministic!r}")

@@ -28,16 +28,38 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ARTIFACT_VARIABLE", "MAX_KL", "save", "judge", "main"]
+__all__ = ["ARTIFACT_VARIABLE", "MAX_KL", "take_artifact_path", "save", "judge", "main"]
 
 #: Where :func:`save` writes the artifact (set by the grader; without it, nothing is saved).
 ARTIFACT_VARIABLE = "FLOWLAB_VERDICT_FILE"
-#: The KL to the exact density (nats) a trained flow must beat, as in the in-kernel check.
+#: The KL to the exact density (nats) a trained flow must beat: the one bound of the training
+#: verdict, in the kernel (``flowlab.checks``' training check) and outside it (:func:`judge`).
+#: An untrained chain is about 2 nats away; a trained one well under 0.5.
 MAX_KL = 0.5
 _MAX_LAYERS = 16
 _MAX_UNITS = 1024
 _MAX_LOG_SCALE_BOUND = 20.0  # a saved bound beyond this is not one the lab makes
-_ARTIFACT = os.environ.pop(ARTIFACT_VARIABLE, None)  # read once, at the kernel's start
+#: Where :func:`save` writes, taken out of the environment by :func:`take_artifact_path`.
+_ARTIFACT: str | None = None
+
+
+def take_artifact_path() -> str | None:
+    """Take :data:`ARTIFACT_VARIABLE` out of the environment into this module, for :func:`save`;
+    returns it (None outside grading, and nothing changes).
+
+    Not done on import: importing flowlab changes no environment. The grader's kernel start-up
+    file calls it, with :func:`flowlab.checks.take_grading_key`, before any cell of the notebook
+    runs, so no cell finds where the grader reads the trained flow from.
+
+    Example:
+        >>> take_artifact_path() is None  # outside grading: nothing to take, nothing changes
+        True
+    """
+    global _ARTIFACT
+    path = os.environ.pop(ARTIFACT_VARIABLE, None)
+    if path is not None:
+        _ARTIFACT = path
+    return path
 
 
 def _kind(bijector: Any) -> str:
@@ -82,6 +104,8 @@ def _rebuild(path: Path) -> Any:
     import tensorflow as tf
     import tensorflow_probability as tfp
 
+    from flowlab.flows import ACTIVATIONS
+
     tfb, tfd = tfp.bijectors, tfp.distributions
     with np.load(path, allow_pickle=False) as artifact:
         layers = json.loads(str(artifact["structure"]))
@@ -95,7 +119,7 @@ def _rebuild(path: Path) -> Any:
         elif layer.get("kind") == "maf":
             units = layer.get("hidden_units", [])
             if not (isinstance(units, list) and 0 < len(units) <= 4 and all(0 < u <= _MAX_UNITS for u in units)
-                    and layer.get("activation") in ("relu", "tanh", "elu", "sigmoid", "softplus", "swish")):
+                    and layer.get("activation") in ACTIVATIONS):
                 raise ValueError(f"layer {i}: an AutoregressiveNetwork of an unexpected shape")
             network = tfb.AutoregressiveNetwork(params=2, hidden_units=units, activation=layer["activation"],
                                                 event_shape=[2])

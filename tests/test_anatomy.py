@@ -49,6 +49,20 @@ def test_maf_stages_are_named_in_sampling_order():
     assert [s.name for s in chain_stages(iaf, np.zeros((2, 2), np.float32))][-1] == "IAF"
 
 
+def test_a_family_registered_after_import_has_its_short_names_in_figures(monkeypatch):
+    """anatomy reads the families' short names when it names a stage, not once at import."""
+    from flowlab import flows
+    from flowlab.anatomy import stage_name
+
+    class Squish(tfp.bijectors.Scale):
+        pass
+
+    monkeypatch.setitem(flows.FAMILIES, "squish", flows.Family(
+        "squish", lambda **kw: tfp.bijectors.Chain([Squish(2.0)]), {}, dict, layer_names={"Squish": "SQ"}))
+    assert stage_name(Squish(2.0)) == "SQ"
+    assert stage_name(tfp.bijectors.Invert(Squish(2.0))) == "inverse SQ"
+
+
 def test_a_permute_stage_swaps_the_coordinates():
     flow = make_flow(FlowConfig(num_layers=1, hidden_units=(4,)))
     z = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)

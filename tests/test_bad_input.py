@@ -21,14 +21,15 @@ def _small_flow(ndim: int = 2):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: ImageFlowConfig(hidden_channels=0), "hidden_channels must be a positive integer, got 0"),
-    (lambda: ImageFlowConfig(hidden_channels=-3), "hidden_channels must be a positive integer, got -3"),
-    (lambda: ImageFlowConfig(hidden_channels="x"), "hidden_channels must be a positive integer, got 'x'"),
+    (lambda: ImageFlowConfig(hidden_channels=0), "hidden_channels must be an integer from 1 to 512, got 0"),
+    (lambda: ImageFlowConfig(hidden_channels=-3), "hidden_channels must be an integer from 1 to 512, got -3"),
+    (lambda: ImageFlowConfig(hidden_channels="x"), "hidden_channels must be an integer from 1 to 512, got 'x'"),
     (lambda: ImageFlowConfig(hidden_channels=4096), "hidden_channels must be an integer from 1 to 512, got 4096"),
-    (lambda: ImageFlowConfig(couplings=3), "couplings must be three counts .* got int: 3"),
-    (lambda: ImageFlowConfig(couplings=(64, 0, 0)), r"couplings\[0\] must be an integer from 0 to 16, got 64"),
+    (lambda: ImageFlowConfig(couplings=3), r"couplings must be 3 integers \(coupling layers at 8x8x1, .* got 3$"),
+    (lambda: ImageFlowConfig(couplings=(64, 0, 0)), r"couplings must be 3 integers .* each from 0 to 16, not all zero, "
+                                                    r"got \(64, 0, 0\)"),
     (lambda: FlowConfig(num_layers=10**6), "num_layers must be an integer from 1 to 32, got 1000000"),
-    (lambda: FlowConfig(hidden_units=(4096,)), r"hidden_units\[0\] must be an integer from 1 to 1,024, got 4096"),
+    (lambda: FlowConfig(hidden_units=(4096,)), r"hidden_units must be 1 to 4 integers, each from 1 to 1,024, got \(4096,\)"),
     (lambda: FlowConfig(options=None), "options must be a dict of option names to values, got NoneType: None"),
     (lambda: FlowConfig(flow="spline", options={"bins": 1000}), "bins must be an integer from 2 to 64, got 1000"),
     (lambda: flows.standardize_bijector((0.0, 0.0, 0.0), (1.0, 1.0)),

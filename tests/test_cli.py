@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from flowlab import cli, evaluate, load_flow, train
+from flowlab.flows import FlowConfig
+from flowlab.image_flows import ImageFlowConfig
 
 TINY = ["train", "--epochs", "2", "--samples", "400", "--layers", "1", "--hidden-units", "8",
         "--batch-size", "100"]
@@ -91,8 +93,8 @@ def _exit_status(argv: list[str]) -> int:
     (["--epochs", "100000000"], "argument --epochs: must be an integer from 1 to 10,000"),
     (["--layers", "1000"], "argument --layers: must be an integer from 1 to 32, got '1000'"),
     (["--hidden-units", "100000,100000"],
-     "argument --hidden-units: must be 1 to 4 comma-separated integers from 1 to 1024"),
-    (["--hidden-units", "8,8,8,8,8"], "argument --hidden-units: must be 1 to 4 comma-separated"),
+     "argument --hidden-units: must be 1 to 4 integers, each from 1 to 1,024, got '100000,100000'"),
+    (["--hidden-units", "8,8,8,8,8"], "argument --hidden-units: must be 1 to 4 integers"),
     (["--batch-size", "10000000"], "argument --batch-size: must be an integer from 1 to 1,000,000"),
     (["--noise", "1e-9"], "argument --noise: must be a number from 0.01 to 1, got '1e-9'"),
     (["--seed", "99999999999"], "argument --seed: must be an integer from 0 to 2,147,483,647"),
@@ -107,8 +109,9 @@ def _exit_status(argv: list[str]) -> int:
     (["--data", "digits", "--samples", "500"], "argument --samples: applies to --data moons only"),
     (["--couplings", "1,1,1"], "argument --couplings: applies to --data digits only, not --data moons"),
     (["--flow", "maf", "--bins", "4"], "argument --bins: applies to --flow spline only, not --flow maf"),
-    (["--data", "digits", "--couplings", "1,2"], "argument --couplings: must be 3 comma-separated integers"),
-    (["--data", "digits", "--couplings", "1,99,1"], "each integer from 0 to 16, got '1,99,1'"),
+    (["--data", "digits", "--couplings", "1,2"], "argument --couplings: must be 3 integers"),
+    (["--data", "digits", "--couplings", "1,99,1"], "each from 0 to 16, not all zero, got '1,99,1'"),
+    (["--data", "digits", "--couplings", "0,0,0"], "each from 0 to 16, not all zero, got '0,0,0'"),
     (["--data", "digits", "--hidden-channels", "0"], "argument --hidden-channels: must be an integer from 1 to 512"),
     (["--data", "digits", "--image-flow", "deep"], "argument --image-flow: invalid choice: 'deep'"),
     (["--data", "digits", "--batch-size", "2000"],
@@ -123,6 +126,46 @@ def test_bad_arguments_exit_2_with_one_line_before_training(args, needle, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("flowlab train: error: ") and needle in err, err
     assert not out.exists()  # refused before anything was written
+
+
+def _library_refusal(call, value) -> str:
+    with pytest.raises(ValueError) as refused:
+        call(value)
+    return str(refused.value)
+
+
+#: (flowlab train's option and the options it needs, the library's check of the same setting, bad values)
+_SAME_BOUNDS = [
+    (["--layers"], "num_layers", lambda v: FlowConfig(num_layers=v), [0, 33, 2.5]),
+    (["--hidden-units"], "hidden_units", lambda v: FlowConfig(hidden_units=v), [(0,), (1025,), (8,) * 5, ()]),
+    (["--seed"], "seed", lambda v: FlowConfig(seed=v), [-1, 2**31]),
+    (["--seed"], "seed", lambda v: train.TrainSettings(seed=v), [-1, 2**31]),
+    (["--flow", "spline", "--bins"], "bins", lambda v: FlowConfig(flow="spline", options={"bins": v}), [1, 65]),
+    (["--flow", "spline", "--bound"], "bound", lambda v: FlowConfig(flow="spline", options={"bound": v}), [0.4, 101.0]),
+    (["--epochs"], "epochs", lambda v: train.TrainSettings(epochs=v), [0, 10_001]),
+    (["--batch-size"], "batch_size", lambda v: train.TrainSettings(batch_size=v), [0, 1_000_001]),
+    (["--learning-rate"], "learning_rate", lambda v: train.TrainSettings(learning_rate=v), [0.0, 1.5]),
+    (["--data", "digits", "--couplings"], "couplings", lambda v: ImageFlowConfig(couplings=v),
+     [(0, 0, 0), (17, 1, 1), (1, 1)]),
+    (["--data", "digits", "--hidden-channels"], "hidden_channels", lambda v: ImageFlowConfig(hidden_channels=v),
+     [0, 513]),
+]
+
+
+@pytest.mark.parametrize("option, name, call, values", _SAME_BOUNDS, ids=lambda v: v[-1] if isinstance(v, list)
+                         and isinstance(v[0], str) else None)
+def test_the_library_and_the_cli_refuse_the_same_values_with_the_same_message(
+        option, name, call, values, tmp_path, capsys, no_training):
+    """_validate.LIMITS is the one source of bounds: FlowConfig, TrainSettings and ImageFlowConfig
+    refuse what flowlab train refuses, saying 'NAME must be WHAT, got VALUE' where the command line
+    says 'argument --OPTION: must be WHAT, got 'TEXT''."""
+    for value in values:
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        library = _library_refusal(call, value)
+        assert library.startswith(f"{name} must be ") and library.endswith(f", got {value!r}"), library
+        must = library.removeprefix(f"{name} ").removesuffix(f", got {value!r}")
+        assert _exit_status(["train", *option, text, "--out", str(tmp_path / "run")]) == 2
+        assert capsys.readouterr().err == f"flowlab train: error: argument {option[-1]}: {must}, got {text!r}\n"
 
 
 @pytest.mark.parametrize("out, reason", [

@@ -112,6 +112,27 @@ def test_unsupported_runner_version_is_named(monkeypatch):
     assert ", but found nbval 0.12.0 in this Python" in message
 
 
+def test_the_declared_requirement_is_found_by_its_name_as_packaging_reads_it(monkeypatch):
+    """Names compare as packaging normalises them (case, ``_``, ``.``); requirements with a marker
+    (an extra's, a platform's) are not what a plain install brings; an unparsable line is skipped."""
+    declared = ["Jupyter_Client >= 8.0", "nbval[extra]>=0.11,<0.12", "psutil>=5; extra == 'test'",
+                "not a requirement !!", "psutil>=5.9"]
+    monkeypatch.setattr(_grade_setup.metadata, "requires", lambda name: declared)
+    assert _grade_setup._declared("jupyter-client") == "Jupyter_Client>=8.0"
+    assert _grade_setup._declared("nbval") == "nbval[extra]>=0.11,<0.12"
+    assert _grade_setup._declared("psutil") == "psutil>=5.9"
+    assert _grade_setup._declared("ipykernel") == "ipykernel"  # not declared: its bare name
+
+
+def test_packaging_is_declared_since_import_flowlab_imports_it():
+    import sys
+
+    import flowlab  # noqa: F401
+
+    assert "packaging" in sys.modules
+    assert str(_declared("packaging").specifier)
+
+
 def test_a_runner_that_runs_no_cell_is_a_crash_with_its_reason(tmp_path, monkeypatch):
     """Like a Python without pytest: the run exits 1 having run nothing. That is a crash naming the
     runner's last words, not 'graded' with every check 'did not run'."""

@@ -118,7 +118,7 @@ def test_actnorm_starts_standardized():
 
 
 @pytest.mark.parametrize("config, message", [
-    ({"couplings": (1, 1)}, "couplings must be three counts"),
+    ({"couplings": (1, 1)}, r"couplings must be 3 integers \(coupling layers at 8x8x1, 4x4x4 and 4x4x2\)"),
     ({"couplings": (0, 0, 0)}, "not all zero"),
     ({"transform": "cubic"}, "transform must be one of 'affine', 'spline', got 'cubic'"),
     ({"alpha": 0.7}, "alpha must be in \\(0, 0.5\\), got 0.7"),

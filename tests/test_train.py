@@ -117,10 +117,10 @@ def test_schedule_without_warm_up_starts_at_the_peak():
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"epochs": 0}, "epochs must be a positive integer, got 0"),
-    ({"batch_size": -4}, "batch_size must be a positive integer, got -4"),
-    ({"learning_rate": float("inf")}, "learning_rate must be finite"),
-    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ({"epochs": 0}, "epochs must be an integer from 1 to 10,000, got 0"),
+    ({"batch_size": -4}, "batch_size must be an integer from 1 to 1,000,000, got -4"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a number > 0 and <= 1, got inf"),
+    ({"learning_rate": 0.0}, "learning_rate must be a number > 0 and <= 1, got 0.0"),
     ({"epochs": 2, "warmup_epochs": 2}, "warmup_epochs must be < epochs"),
     ({"epochs": 8, "warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, got -1"),
 ])

@@ -4,7 +4,10 @@ each fails training because the grader's own evaluation does not confirm it."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -91,6 +94,53 @@ def test_nothing_handed_over_or_a_foreign_artifact_fails_with_its_reason(tmp_pat
 def test_saving_outside_grading_does_nothing(monkeypatch):
     monkeypatch.setattr(verdict, "_ARTIFACT", None)
     assert verdict.save({}) == "not grading: nothing saved"
+
+
+def test_the_training_verdict_has_one_bound_and_one_list_of_activations(tmp_path, monkeypatch):
+    """The kernel's training check and the grader's outside verdict read one MAX_KL; the outside
+    verdict rebuilds every activation flowlab's flows take (gelu included, as flows.ACTIVATIONS)."""
+    from flowlab import checks
+    from flowlab.flows import ACTIVATIONS
+
+    assert checks.MAX_KL is verdict.MAX_KL
+    for activation in ACTIVATIONS:
+        network = tfb.AutoregressiveNetwork(params=2, hidden_units=[4], activation=activation)
+        td = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=[0.0, 0.0]),
+                                         tfb.Chain([tfb.MaskedAutoregressiveFlow(network), tfb.Permute([1, 0])]))
+        td.log_prob(tf.zeros([1, 2]))
+        path = _saved(td, tmp_path / f"{activation}.npz", monkeypatch)
+        points = np.zeros((3, 2), np.float32)
+        np.testing.assert_allclose(verdict._rebuild(path).log_prob(points).numpy(), td.log_prob(points).numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_taking_the_grading_environment_is_a_call_not_an_import(monkeypatch):
+    """Importing checks and verdict leaves the environment alone; the grader's start-up file takes
+    the key and the artifact's path out of it, before any cell runs, by calling them."""
+    from flowlab import _seal, checks, grade_run
+
+    monkeypatch.setattr(checks, "_KEY", None)
+    monkeypatch.setattr(verdict, "_ARTIFACT", None)
+    monkeypatch.setenv(_seal.KEY_VARIABLE, "k3y")
+    monkeypatch.setenv(verdict.ARTIFACT_VARIABLE, "/work/verdict/training.npz")
+    assert checks.take_grading_key() is True and checks._KEY == "k3y"
+    assert verdict.take_artifact_path() == "/work/verdict/training.npz"
+    assert verdict._ARTIFACT == "/work/verdict/training.npz"
+    assert _seal.KEY_VARIABLE not in os.environ and verdict.ARTIFACT_VARIABLE not in os.environ
+    assert checks.take_grading_key() is False and checks._KEY == "k3y"  # a second call keeps what was taken
+    assert verdict.take_artifact_path() is None and verdict._ARTIFACT == "/work/verdict/training.npz"
+    startup = inspect.getsource(grade_run._lay_out)
+    assert "flowlab.checks.take_grading_key()" in startup and "flowlab.verdict.take_artifact_path()" in startup
+
+
+@pytest.mark.parametrize("module", ["checks", "verdict"])
+def test_importing_checks_or_verdict_changes_no_environment(module):
+    """No statement at a module's top level touches os.environ (the functions above do, when called)."""
+    import importlib
+
+    tree = ast.parse(Path(importlib.import_module(f"flowlab.{module}").__file__).read_text())
+    top_level = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert not [ast.unparse(node) for node in top_level if "environ" in ast.unparse(node)]
 
 
 # --- forged submissions of the full lab (slow) ------------------------------------------------
