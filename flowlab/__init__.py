@@ -35,7 +35,7 @@ _NAMES = {
 }
 #: Submodules reachable as attributes of the package, imported on first use.
 _SUBMODULES = ("data", "flows", "plots", "train", "io", "measure", "checks", "student", "grade",
-               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl", "bijectivity")
+               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl", "bijectivity", "lab_runs")
 
 __all__ = ["KerasSetupError", "TrainingDiverged", "FlowConfig", "TrainSettings", "data", "flows",
            "plots", "train", "bijectivity", "make_moons", "moons_log_prob", "moons_entropy", "make_flow", "fit",

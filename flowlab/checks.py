@@ -43,7 +43,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import flowlab
-from flowlab import _check_guard, _seal
+from flowlab import _check_guard, _seal, lab_runs
 from flowlab._check_guard import Ledger
 from flowlab.bijectivity import SHEET_EXAMPLES, Example, Verdict
 from flowlab.measure import density_on_grid, evaluate
@@ -774,40 +774,8 @@ def training(namespace: Mapping[str, Any]) -> str:
              f"{scores['kl_to_exact']:.2f} above the exact density's; a trained flow gets within {MAX_KL}." + why)
     LEDGER.record(trained=td)
     _record_samples(td)
-    print(standing(scores["kl_to_exact"], scores["n_samples"]), file=sys.stderr)  # beside the OK line, which nbval compares
+    print(lab_runs.standing(scores["kl_to_exact"], scores["n_samples"]), file=sys.stderr)  # beside the OK line, which nbval compares
     return _ok(f"trained {EPOCHS} epochs; held-out NLL within {MAX_KL} nats of the exact density")
-
-
-#: The recipes of ``benchmarks/bench_lab_recipe.py`` that :func:`standing` compares with.
-NOTEBOOK_RECIPE, SHEET_RECIPE = "bounded+reseed+warm10", "bounded+reseed+sheet"
-#: The lab's training over several seeds, per recipe: (seeds, median, min, max) of the KL to the exact
-#: density, as ``benchmarks/bench_lab_recipe.py`` stored them in notebooks/data/lab_recipe_seeds.json
-#: (tests/test_checks.py keeps the two equal; a grader's kernel has flowlab's sources, not its data).
-MEASURED_KL = {"notebook": (10, 0.0817, 0.0456, 0.1018), "sheet": (5, 0.164, 0.0718, 0.1925)}
-
-
-def standing(kl: float, n_points: int = 20_000) -> str:
-    """Where a trained flow's KL to the exact density sits among the lab's measured runs
-    (:data:`MEASURED_KL`): this notebook's recipe and the sheet's literal settings. ``n_points``: how
-    many fresh points the KL was estimated on.
-
-    Example:
-        >>> standing(0.06).startswith("Where your flow stands: KL 0.060")
-        True
-    """
-    (seeds, median, low, high), (sheet_seeds, sheet_median, sheet_low, sheet_high) = \
-        MEASURED_KL["notebook"], MEASURED_KL["sheet"]
-    if kl <= high:
-        verdict = "within the range of this notebook's recipe."
-    elif kl <= sheet_high:
-        verdict = "above this notebook's recipe, within the sheet's: check the schedule, batch size and epochs."
-    else:
-        verdict = ("above every measured run: a poorer optimum. Check the schedule, batch size and epochs, "
-                   "and re-run the notebook from the top (Kernel -> Restart & Run All).")
-    return (f"{_check_guard.STANDING_NOTE} KL {kl:.3f} nats to the exact density ({n_points:,} fresh points). "
-            f"Over {seeds} seeds this notebook's recipe reached {low:.3f}-{high:.3f} (median {median:.3f}); "
-            f"over {sheet_seeds} the sheet's literal settings (Adam's constant 0.001, batches of 32) reached "
-            f"{sheet_low:.3f}-{sheet_high:.3f} (median {sheet_median:.3f}). Yours is " + verdict)
 
 
 def _schedule_hint(namespace: Mapping[str, Any], result: Any, model: Any) -> str:

@@ -36,7 +36,7 @@ ANSWERS = [
     "def _inverse_log_det_jacobian(self, y):\n    return -self._forward_log_det_jacobian(tf.math.asinh(y))",
     "sinh_chain = tfb.Shift(1.0)(tfb.Scale(0.5)(my_sinh))\n"
     "sinh_td = tfd.TransformedDistribution(distribution=tfd.Normal(loc=0.0, scale=1.0), bijector=sinh_chain)",
-    "anet = tfb.AutoregressiveNetwork(2, hidden_units=(128, 128), activation=tf.nn.relu)",
+    "anet = tfb.AutoregressiveNetwork(2, hidden_units=[128] * 2, activation=tf.nn.relu)",
     "permute = tfb.Permute(permutation=[1, 0])",
     'big_bijector = tfb.Chain(bijectors=list(my_bijects), name="my_flow")',
     "with tf.GradientTape(persistent=False) as g:\n    g.watch(z_points)\n    out = maf.forward(z_points)\n"

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -39,8 +37,6 @@ from flowlab import checks
 from flowlab.checks import CheckFailed
 from flowlab.data import moons_log_prob
 from flowlab.flows import SoftClampedLogScale
-
-ROOT = Path(__file__).resolve().parents[1]
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 N = checks.MOON_N
@@ -763,27 +759,6 @@ def test_flow_chain_reads_the_network_through_the_labs_log_scale_bound():
     namespace = _flow_namespace(hidden_units=(64, 64), bound=3.0)
     with pytest.raises(CheckFailed, match=r"MAF 1's network has hidden units \[64, 64\]; the lab asks for \[128, 128\]"):
         checks.run("flow_chain", namespace)
-
-
-@pytest.mark.parametrize("kl, verdict", [
-    (0.06, "within the range of this notebook's recipe."),
-    (0.12, "above this notebook's recipe, within the sheet's: check the schedule, batch size and epochs."),
-    (0.45, "above every measured run: a poorer optimum."),
-])
-def test_standing_places_a_flow_among_the_measured_runs(monkeypatch, kl, verdict):
-    monkeypatch.setattr(checks, "MEASURED_KL", {"notebook": (10, 0.05, 0.04, 0.09), "sheet": (5, 0.1, 0.07, 0.2)})
-    line = checks.standing(kl)
-    assert line.startswith(f"Where your flow stands: KL {kl:.3f} nats")
-    assert "Over 10 seeds this notebook's recipe reached 0.040-0.090 (median 0.050)" in line
-    assert "over 5 the sheet's literal settings (Adam's constant 0.001, batches of 32) reached 0.070-0.200" in line
-    assert verdict in line
-
-
-def test_measured_kl_is_what_the_benchmark_stored():
-    stored = json.loads((ROOT / "notebooks" / "data" / "lab_recipe_seeds.json").read_text())["recipes"]
-    for key, recipe in (("notebook", checks.NOTEBOOK_RECIPE), ("sheet", checks.SHEET_RECIPE)):
-        runs = stored[recipe]
-        assert checks.MEASURED_KL[key] == (runs["seeds"], *(round(runs[k], 4) for k in ("median_kl", "min_kl", "max_kl")))
 
 
 def test_the_training_check_says_where_the_flow_stands_on_stderr(fitted, capsys):

@@ -62,6 +62,7 @@ def test_the_hand_out_shows_no_answer_before_its_todo():
     chain = next(cell.source for cell in student.cells if "TODO: anet = ..." in cell.source)
     todo = chain[chain.index("TODO: anet = ..."):chain.index(PLACEHOLDER)]
     assert "params=2" in todo and "[128, 128]" in todo and "relu" in todo
+    assert "a tuple fails inside TFP" in todo  # hidden_units=(128, 128) breaks AutoregressiveNetwork.build
 
 
 def test_every_check_has_a_cell_marked_for_nbval_lax():
