@@ -170,7 +170,9 @@ def test_tables_for_the_gradebook(graded, tmp_path):
                               "checks_passed,days_late,notes,bijection_verdicts,")
     points = nbformat.read(str(STUDENT), as_version=4)
     total = sum(c.metadata.flowlab.get("points", 1) for c in points.cells if check_name(c))
-    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},15/15,0,,pass,")
+    assert rows[1].startswith(f"alice.ipynb,,graded,{total:g},0,{total:g},{total:g},15/15,0,"
+                              '"training: Where your flow stands: KL 0.')  # the training check's note
+    assert rows[1].endswith(",pass" * len(checks.CHECKS))
     assert rows[2].startswith("bob.ipynb,,graded,2,0,2,") and ",FAIL: " in rows[2]
     markdown = md_path.read_text()
     assert f"| alice.ipynb | graded | {total:g}/{total:g} |" in markdown
