@@ -129,6 +129,24 @@ class Trained:
             return self.model.sample(n, seed=seed).numpy()
         return self.model.sample(n, seed=seed)
 
+    def parameters(self) -> int | None:
+        """How many trainable numbers training adjusted (None if it diverged): for a VAE its
+        encoder, decoder and any flow prior; for a GAN its generator and discriminator (sampling
+        needs only the generator: ``model.generator.count_params()``); for a flow, its networks.
+
+        Example:
+            >>> from flowlab.flows import FlowConfig, make_flow
+            >>> Trained("flow", make_flow(FlowConfig(num_layers=1, hidden_units=(4,))), 0.0).parameters()
+            32
+        """
+        if self.model is None:
+            return None
+        if hasattr(self.model, "log_prob"):  # a flow: its networks are built on first use
+            from flowlab.measure import parameter_count
+
+            return parameter_count(self.model)
+        return int(sum(int(np.prod(v.shape)) for v in self.model.trainable_variables))
+
 
 def train_model(name: str, data: np.ndarray, settings: TrainSettings, progress: bool = False) -> Trained:
     """Train :data:`MODELS`'s ``name`` on ``data``; a run whose loss turns NaN is returned with
@@ -144,10 +162,12 @@ def train_model(name: str, data: np.ndarray, settings: TrainSettings, progress: 
 
 def score_model(trained: Trained, noise: float = 0.05, seed: int = 0, n_samples: int = 10_000) -> Scores:
     """The sample metrics of ``n_samples`` of the model's samples, its likelihood scores, its
-    training seconds and its failure flags (``diverged``, ``mode_collapse``)."""
+    training seconds, its size (``parameters``: :meth:`Trained.parameters`) and its failure flags
+    (``diverged``, ``mode_collapse``)."""
     from flowlab.measure import sample_metrics
 
-    scores: Scores = {"train_seconds": trained.train_seconds, "diverged": trained.diverged is not None}
+    scores: Scores = {"train_seconds": trained.train_seconds, "diverged": trained.diverged is not None,
+                      "parameters": trained.parameters()}
     if trained.diverged is not None:
         return {**scores, **{key: None for key in HEADLINE if key != "train_seconds"}, "mode_collapse": None}
     samples = trained.sample(n_samples, seed)

@@ -9,9 +9,11 @@ Training maximises the evidence lower bound (ELBO),
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) <= log p(x),
 
 with one reparameterised latent draw per point (the KL in closed form for the unit-Gaussian
-prior, by the same single draw for any other prior). The marginal ``p(x)`` is an intractable
-integral over z: the VAE gives only bounds on the NLL, the ELBO's and the tighter
-importance-weighted bound of :meth:`VAE.iwae_bound`, never the NLL itself.
+prior, by the same single draw for any other prior). The marginal ``p(x)`` is an integral over z
+with no closed form: the VAE gives bounds on the NLL, the ELBO's and the tighter
+importance-weighted bound of :meth:`VAE.iwae_bound`. Because the latent is 2-D, the integral can
+also be summed on a grid over z (:meth:`VAE.grid_nll`): the NLL itself, against which the bounds'
+tightness (bound minus NLL) is measured.
 
 Samples: ``z ~ p(z)``, then ``x ~ p(x|z)``; :meth:`VAE.decoder_mean` shows the decoder's means
 ``m(z)`` instead, the "blurry", mean-seeking picture.
@@ -32,16 +34,20 @@ from flowlab.train import TrainSettings, batch_stream, run_training
 
 tfd = tfp.distributions
 
-__all__ = ["LATENT_DIM", "MIN_DECODER_STD", "VAE", "fit_vae"]
+__all__ = ["LATENT_DIM", "MIN_DECODER_STD", "ACTIVE_UNIT_THRESHOLD", "VAE", "fit_vae"]
 
 #: Dimension of the latent space (and of the data).
 LATENT_DIM = 2
+#: A latent unit whose :meth:`VAE.latent_usage` activity exceeds this is active (Burda et al. 2016).
+ACTIVE_UNIT_THRESHOLD = 0.01
 #: The decoder's standard deviation stays above this (softly): see :class:`VAE`.
 MIN_DECODER_STD = 0.01
 #: Bound on the encoder's log-std (:func:`flowlab.flows.soft_clamp`): sigma in [e^-6, e^6].
 _ENCODER_LOG_STD_BOUND = 6.0
 #: Latent draws per block in :meth:`VAE.iwae_bound`: bounds its memory at some 100 MB.
 _DRAWS_PER_BLOCK = 1 << 18
+#: Point-by-cell densities per block in :meth:`VAE.grid_nll`: some 100 MB of intermediates.
+_GRID_TERMS_PER_BLOCK = 1 << 22
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -216,6 +222,65 @@ class VAE(tf.keras.Model):
                for start in range(0, len(x), block)]
         return np.concatenate(out).astype(np.float64)
 
+    def grid_nll(self, x: np.ndarray, lim: float = 6.0, n: int = 400) -> np.ndarray:
+        """The exact NLL of each point, ``-log p(x)`` with ``p(x) = ∫ p(x|z) p(z) dz`` summed over
+        the centres of an ``n`` x ``n`` grid of cells on ``[-lim, lim]^2`` (the midpoint rule), in
+        nats. Possible because the latent is 2-D; it misses the prior's mass off the grid (see
+        :meth:`grid_prior_mass`, which should be near 1) and converges as ``n`` grows where the
+        integrand is smooth on the scale of a cell. Cost: ``len(x) * n**2`` decoder densities.
+
+        Example:
+            >>> vae = VAE(hidden_units=(8,))
+            >>> x = np.zeros((3, 2))
+            >>> bool(np.abs(vae.grid_nll(x, n=100) - vae.grid_nll(x, n=200)).max() < 1e-3)
+            True
+        """
+        x = _validate.points("x", x).astype(np.float32)
+        z, log_cell = _latent_grid(lim, n)
+        mean, log_std = self.decode(z)
+        log_weight = self._prior_log_prob(z) + log_cell  # log of p(z) times the cell's area
+        block = max(1, _GRID_TERMS_PER_BLOCK // len(z))
+        out = [self._grid_block(tf.constant(x[start:start + block]), mean, log_std, log_weight).numpy()
+               for start in range(0, len(x), block)]
+        return np.concatenate(out).astype(np.float64)
+
+    @tf.function(reduce_retracing=True)
+    def _grid_block(self, x: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor,
+                    log_weight: tf.Tensor) -> tf.Tensor:
+        """``-log sum_z p(x|z) p(z) dA`` for each point of one block, over every grid cell."""
+        log_px_z = _diag_normal_log_prob(x[:, None, :], mean[None], log_std[None])  # (b, cells)
+        return -tf.reduce_logsumexp(log_px_z + log_weight[None], axis=1)
+
+    def grid_prior_mass(self, lim: float = 6.0, n: int = 400) -> float:
+        """The prior's mass on :meth:`grid_nll`'s grid (midpoint rule): near 1 when the grid holds
+        the prior; ``1 - mass`` bounds what the grid misses of any ``p(x)`` relative to its size.
+
+        Example:
+            >>> round(VAE(hidden_units=(8,)).grid_prior_mass(lim=6.0, n=200), 4)
+            1.0
+        """
+        z, log_cell = _latent_grid(lim, n)
+        return float(tf.reduce_sum(tf.exp(self._prior_log_prob(z) + log_cell)).numpy())
+
+    def latent_usage(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """How much each latent dimension is used on the points ``x``, per dimension (shape (2,)):
+        ``activity``, the variance over x of the encoder's mean (Burda et al. 2016 call a unit
+        active above 0.01: a unit whose posterior mean does not move with x carries nothing about
+        x); ``posterior_std``, the encoder's mean sigma; ``kl``, the mean closed-form
+        ``KL(q(z_u|x) || N(0, 1))`` in nats (for the unit-Gaussian prior only: its sum is the
+        ELBO's KL term; NaN for another prior).
+
+        Example:
+            >>> usage = VAE(hidden_units=(8,)).latent_usage(np.zeros((4, 2)))
+            >>> usage["activity"].tolist(), usage["kl"].shape
+            ([0.0, 0.0], (2,))
+        """
+        x = _validate.points("x", x).astype(np.float32)
+        mean, log_std = (t.numpy().astype(np.float64) for t in self.encode(tf.constant(x)))
+        kl = 0.5 * (mean**2 + np.exp(2 * log_std) - 1.0 - 2 * log_std)
+        return {"activity": mean.var(axis=0), "posterior_std": np.exp(log_std).mean(axis=0),
+                "kl": kl.mean(axis=0) if self._unit_prior else np.full(LATENT_DIM, np.nan)}
+
     def _latents(self, n: int, seed: int) -> tf.Tensor:
         if self._unit_prior:
             return tf.random.stateless_normal([n, LATENT_DIM], _seed_pair(seed, 0))
@@ -243,6 +308,19 @@ class VAE(tf.keras.Model):
         return self.decode(self._latents(n, seed))[0].numpy()
 
 
+def _latent_grid(lim: float, n: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The centres of an ``n`` x ``n`` grid of square cells on ``[-lim, lim]^2``, shape
+    ``(n * n, 2)``, and the log of one cell's area."""
+    lim = _validate.finite_float("lim", lim, minimum=0.0, strict=True)
+    n = _validate.positive_int("n", n)
+    if n < 2:
+        raise ValueError(f"n must be at least 2 (cells per side), got {n}")
+    width = 2 * lim / n
+    centres = -lim + width * (np.arange(n) + 0.5)
+    z = np.stack(np.meshgrid(centres, centres, indexing="ij"), axis=-1).reshape(-1, LATENT_DIM)
+    return tf.constant(z, tf.float32), tf.constant(2 * math.log(width), tf.float32)
+
+
 def _prior(prior: tfd.Distribution | None) -> tfd.Distribution:
     """The unit Gaussian for None; else a built 2-D distribution."""
     if prior is None:
@@ -266,10 +344,11 @@ def fit_vae(vae: VAE, data: np.ndarray, settings: TrainSettings = TrainSettings(
     KL annealing: the KL term's weight in the objective grows linearly from 0 to 1 over the
     first ``kl_warmup_epochs`` (None: a quarter of the epochs; 0: none), then the objective is
     the ELBO. The logged ``loss`` is always the full negative ELBO. Measured on 10,000 moons
-    (80 epochs, hidden (64, 64, 64), seed 0), IWAE bound at k = 1000 on held-out points: 1.41
-    nats without annealing (as every seed and width tried: the decoder spreads x by 0.2-1),
-    0.76-0.81 with half the epochs annealed (seeds 0, 1), 0.56 with a quarter; 0.48 with a
-    quarter and a 2-layer MAF prior. The entropy is 0.29.
+    (80 epochs, hidden (64, 64, 64)), IWAE bound at k = 1000 on held-out points: 1.41 nats
+    without annealing on each of seeds 0-4 (``benchmarks/bench_vae_latent.py``: one latent unit
+    of two unused, its KL under 2e-4 nats, and the decoder's std for the first coordinate about
+    0.7), 0.76-0.81 with half the epochs annealed (seeds 0, 1), 0.55-0.62 with a quarter (seeds
+    0-4); 0.30-0.47 with a quarter and a 2-layer MAF prior. The entropy is 0.29.
 
     Same loop as :func:`flowlab.train.fit`: the same batches (:func:`flowlab.train.batch_stream`),
     Adam on the warm-up + cosine schedule, progress lines, and the NaN stop. The latent draws

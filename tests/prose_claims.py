@@ -89,24 +89,41 @@ def _table(model: str, column: int) -> Output:
     return Output("8da15363", rf"{model}\s+" + r"\S+\s+" * column + r"(\d\.\d+)")
 
 
+#: vae_gan_flow's five-seed table of bounds against the grid's NLL (cell vgf-34c): a model's NLL,
+#: its bound at k = 1000, and its ``bound minus NLL`` row's column (0: the ELBO, 4: k = 1000)
+_GRID = r"\n{}\s+(\d\.\d+)"
+_K1000 = r"\n{}\s+(?:\S+\s+){{5}}(\S+)"
+_BOUNDS = r"\n{}\s.*?bound minus NLL\s+(?:\S+\s+){{{}}}(\S+)"
+
 FLAT, MULTI, VARIATIONAL = "one scale, uniform", "multi-scale, uniform", "multi-scale, variational"
 
 CLAIMS: tuple[Claim, ...] = (
     # vae_gan_flow.ipynb
     Claim(VGF, "vgf-00", r"same ([\d,]+) points", Output("vgf-03", r"training points: ([\d,]+)")),
     Claim(VGF, "vgf-00", r"for (\d+) epochs", Output("vgf-03", r"epochs: (\d+)")),
-    Claim(VGF, "vgf-04", r"about (1\.\d) nats", Text(README, r"stalled at (1\.\d+)-")),
-    Claim(VGF, "vgf-04", r"instead of (0\.\d+)", Text(README, r"a quarter \(the default\) (0\.\d+)")),
+    Claim(VGF, "vgf-00", r"batches of (\d+)", Output("vgf-03", r"batch size: (\d+)")),
+    Claim(VGF, "vgf-00", r"rate of (1e-3)", Output("vgf-03", r"the GAN's: (\S+)\)")),
+    Claim(VGF, "vgf-00", r"peaks at (3e-3)", Output("vgf-03", r"peak learning rate: (\S+) ")),
+    Claim(VGF, "vgf-04", r"at most (2e-4) nats", Output("vgf-04b", r"at most (\S+) nats")),
+    Claim(VGF, "vgf-04", r"about (0\.7),", Output("vgf-04b", r"mean of the seeds: (\d\.\d+)")),
+    Claim(VGF, "vgf-04", r"against (0\.07) with", Output("vgf-04b", r"without annealing, (\d\.\d+) with")),
+    Claim(VGF, "vgf-04", r"bound of (1\.\d+) nats", Output("vgf-04b", r"without annealing: bound (\d\.\d+) to")),
+    Claim(VGF, "vgf-04", r"(2\.\d+) nats at best", Output("vgf-04b", r"at best (\d\.\d+) nats")),
+    Claim(VGF, "vgf-04", r"VAE's (0\.\d+) to", Output("vgf-04b", r"with annealing: bound (\d\.\d+) to")),
+    Claim(VGF, "vgf-04", r"VAE's 0\.\d+ to (0\.\d+)", Output("vgf-04b", r"with annealing: bound \d\.\d+ to (\d\.\d+)")),
     Claim(VGF, "vgf-21", r"above \$-(0\.\d+)\$", Output("vgf-03", r"entropy of the truth: (\d\.\d+)")),
     Claim(VGF, "vgf-27", r"about (\d) %", Output("vgf-28", r"flow (\d+)%")),
     Claim(VGF, "vgf-29", r"own \$-(0\.\d+)\$", Output("vgf-03", r"entropy of the truth: (\d\.\d+)")),
-    Claim(VGF, "vgf-31", r"about (1\.\d) nats", Text(README, r"stalled at (1\.\d+)-")),
+    Claim(VGF, "vgf-31", r"bound of (1\.\d+) nats", Output("vgf-04b", r"without annealing: bound (\d\.\d+) to")),
     Claim(VGF, "vgf-31", r"peak rate of (1e-3)", Text("flowlab/gan.py", r"peak rate of (1e-3)")),
     Claim(VGF, "vgf-31", r"against\s+(3e-3)", Text("flowlab/gan.py", r"at (3e-3)")),
     Claim(VGF, "vgf-33", r"from (0\.\d+) to", Output("vgf-34", r"k=100: (\d\.\d+)")),
     Claim(VGF, "vgf-33", r"to (0\.\d+) between", Output("vgf-34", r"k=1000: (\d\.\d+)")),
-    Claim(VGF, "vgf-33", r"exact (0\.\d+) on", Stored(FIVE, "models.flow.per_seed.0.heldout_nll")),
-    Claim(VGF, "vgf-35", r"within (0\.01) nats", Output("vgf-36", r"spread under (0\.01)")),
+    Claim(VGF, "vgf-33", r"lies (0\.\d+) nats above", Output("vgf-34c", _BOUNDS.format("vae", 4))),
+    Claim(VGF, "vgf-33", r"ELBO (0\.\d+) nats\.", Output("vgf-34c", _BOUNDS.format("vae", 0))),
+    Claim(VGF, "vgf-33", r"NLL itself, (0\.\d+) nats", Output("vgf-34c", _GRID.format("vae"))),
+    Claim(VGF, "vgf-33", r"exact\s+(0\.\d+) on", Stored(FIVE, "models.flow.per_seed.0.heldout_nll")),
+    Claim(VGF, "vgf-35", r"spread of (0\.\d+) nats", Output("vgf-36", r"a spread of (\d\.\d+)")),
     Claim(VGF, "vgf-35", r"move by (0\.\d+) to", Difference(Stored(FIVE, "models.vae.spread.nll_upper_bound.max"),
                                                           Stored(FIVE, "models.vae.spread.nll_upper_bound.min"))),
     Claim(VGF, "vgf-35", r"move by 0\.\d+ to (0\.\d+)",
@@ -118,6 +135,17 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(VGF, "vgf-35", r"NLLs 0\.\d+ to (0\.\d+)", Output("vgf-36", r"5 seeds: \d\.\d+ to (\d\.\d+)")),
     Claim(VGF, "vgf-37", r"\((0\.\d+) against", Output("vgf-38", r"flow prior (\d\.\d+)")),
     Claim(VGF, "vgf-37", r"against (0\.\d+) nats", Output("vgf-38", r"unit-Gaussian prior (\d\.\d+)")),
+    Claim(VGF, "vgf-37", r"grid is (0\.\d+) against", Output("vgf-34c", _GRID.format("vae_flow_prior"))),
+    Claim(VGF, "vgf-37", r"grid is 0\.\d+ against (0\.\d+)", Output("vgf-34c", _GRID.format("vae"))),
+    Claim(VGF, "vgf-37", r"lying\s+(0\.\d+) nats", Output("vgf-34c", _BOUNDS.format("vae_flow_prior", 0))),
+    Claim(VGF, "vgf-37", r"NLL against (0\.\d+)", Output("vgf-34c", _BOUNDS.format("vae", 0))),
+    Claim(VGF, "vgf-37", r"1000\$ (0\.\d+) against", Output("vgf-34c", _BOUNDS.format("vae_flow_prior", 4))),
+    Claim(VGF, "vgf-37", r"1000\$ 0\.\d+ against (0\.\d+)", Output("vgf-34c", _BOUNDS.format("vae", 4))),
+    Claim(VGF, "vgf-37", r"that is (0\.\d+) of", Difference(Output("vgf-34c", _BOUNDS.format("vae", 4)),
+                                                          Output("vgf-34c", _BOUNDS.format("vae_flow_prior", 4)))),
+    Claim(VGF, "vgf-37", r"of the (0\.\d+) nats", Difference(Output("vgf-34c", _K1000.format("vae")),
+                                                           Output("vgf-34c", _K1000.format("vae_flow_prior")))),
+    Claim(VGF, "vgf-41", r"within (0\.\d+) nats", Output("vgf-34c", _BOUNDS.format("vae", 4))),
     # image_flows.ipynb
     Claim(IMG, "03bef6fd", r"into ([\d,]+) for training", Output("4781b13d", r"train\s+\((\d+),")),
     Claim(IMG, "03bef6fd", r"training, (\d+)\s+for validation", Output("4781b13d", r"validation\s+\((\d+),")),
@@ -177,7 +205,7 @@ CITATIONS: tuple[Citation, ...] = (
     Citation(IMG, "518fbe39", ("11", "256"), "University of Amsterdam", "tutorial 11"),
     Citation(IMG, "194a2716", ("2016",), "Theis, van den Oord and Bethge", "ICLR 2016"),
     Citation(IMG, "27a2b374", ("2016",), "Bethge", "(2016)"),
-    Citation(IMG, "27a2b374", ("256",), "UvA tutorial", "MNIST"),
+    Citation(IMG, "27a2b374", ("11", "256"), "UvA tutorial", "MNIST"),
     Citation(FAM, "2f11caff", ("2019",), "Durkan et al.", "2019"),
     Citation(LAB, "6771a6cc", ("2.16",), "TensorFlow", "2.16"),
     Citation(LAB, "21809d59", ("2020", "2019"), "Cornish et al.", "Hoogeboom et al."),
@@ -189,7 +217,7 @@ CITATIONS: tuple[Citation, ...] = (
 SETTINGS: tuple[Setting, ...] = (
     Setting(VGF, "vgf-02", ("10,000", "10", "0.3", "100,000", "1000"), "sample and point counts, bins, k; the truth's 0.3 % is the noise's 3-std tail"),
     Setting(VGF, "vgf-12", ("10,000", "100,000"), "sample and point counts"),
-    Setting(VGF, "vgf-33", ("10", "100", "1000"), "values of k"),
+    Setting(VGF, "vgf-33", ("10", "100", "1000", "200"), "values of k, the grid's cells a side"),
     Setting(IMG, "518fbe39", ("1,797", "16"), "the data set's size and grey levels"),
     Setting(IMG, "03bef6fd", ("1,797",), "the data set's size"),
     Setting(IMG, "c0928b9a", ("64", "32", "16", "17"), "dimensions, channels, the squeeze demo's numbers, levels"),

@@ -43,6 +43,19 @@ def test_a_diverged_model_is_a_counted_failure_with_no_numbers():
     assert all(scores[key] is None for key in HEADLINE if key != "train_seconds")
 
 
+def test_parameters_count_every_trained_number_of_each_kind_of_model():
+    from flowlab.flows import FlowConfig, make_flow
+    from flowlab.gan import GAN
+    from flowlab.vae import VAE
+
+    # Dense 2->8 has 24 numbers; the encoder and decoder add 8->4 (36), the generator 8->2 (18)
+    # and the discriminator 8->1 (9); the one-layer MAF of 4 hidden units has 32
+    assert Trained("vae", VAE(hidden_units=(8,)), 0.0).parameters() == 2 * (24 + 36)
+    assert Trained("gan", GAN(hidden_units=(8,)), 0.0).parameters() == (24 + 18) + (24 + 9)
+    assert Trained("flow", make_flow(FlowConfig(num_layers=1, hidden_units=(4,))), 0.0).parameters() == 32
+    assert Trained("flow", None, 1.5, diverged="NaN").parameters() is None
+
+
 def test_every_registered_model_has_a_label_trainer_and_likelihood():
     assert {"vae", "gan", "flow", "flow_reverse_kl"} <= set(MODELS)
     for model in MODELS.values():

@@ -1,5 +1,6 @@
 """The VAE: a short training lowers the negative ELBO, runs repeat, divergence stops; the IWAE
-bound is an upper bound on the NLL that tightens with k, checked where the answer is known."""
+bound is an upper bound on the NLL that tightens with k, and the grid's NLL is the marginal,
+checked where the answer is known."""
 
 import numpy as np
 import pytest
@@ -113,6 +114,56 @@ def test_iwae_bound_is_exact_when_the_decoder_ignores_z():
     np.testing.assert_allclose(model.iwae_bound(x, k=7), model.exact_nll(x), atol=1e-5)
 
 
+def test_grid_nll_equals_the_closed_form_marginal_of_a_linear_gaussian_decoder():
+    model = _KnownMarginal(hidden_units=(8,), seed=1)
+    x = model.sample_marginal(500, np.random.default_rng(2))
+    np.testing.assert_allclose(model.grid_nll(x, lim=7.0, n=200), model.exact_nll(x), atol=1e-4)
+    assert model.grid_prior_mass(lim=7.0, n=200) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_grid_nll_is_stable_when_the_grid_is_refined_and_lies_below_the_bounds():
+    """A trained VAE's decoder is no linear map: the midpoint sums on 100, 200 and 400 cells a side
+    agree, a larger box changes nothing, and the IWAE bound stays above the grid's NLL."""
+    model = small_vae()
+    vae.fit_vae(model, make_moons(2000, seed=0), SHORT, progress=False)
+    x = make_moons(300, seed=4)
+    coarse, fine, finer = (model.grid_nll(x, lim=6.0, n=n) for n in (100, 200, 400))
+    assert np.abs(fine - finer).max() < 1e-3 and np.abs(coarse - finer).max() < 1e-2
+    np.testing.assert_allclose(model.grid_nll(x, lim=9.0, n=300), finer, atol=1e-3)
+    assert model.iwae_bound(x, k=1000).mean() > finer.mean() - 1e-3
+    assert model.iwae_bound(x, k=1).mean() > model.iwae_bound(x, k=1000).mean()
+
+
+def test_bound_tightness_is_each_bound_minus_the_grid_nll():
+    model = _KnownMarginal(hidden_units=(8,), seed=1)
+    out = measure.bound_tightness(model, n_samples=2000, ks=(1, 100), lim=7.0, n=150)
+    exact = model.exact_nll(measure.heldout_points(n_samples=2000)).mean()
+    assert out["grid_nll"] == pytest.approx(exact, abs=1e-4)
+    assert out["tightness_1"] == pytest.approx(out["iwae_1"] - exact, abs=1e-4)
+    assert out["tightness_1"] > out["tightness_100"] > -0.01  # the bound tightens towards it
+    assert out["grid_kl"] == pytest.approx(out["grid_nll"] - out["entropy"])
+
+
+def test_latent_usage_counts_what_the_encoder_carries():
+    model = _KnownMarginal(hidden_units=(8,), seed=1)  # its encoder is the prior: nothing carried
+    usage = model.latent_usage(np.random.default_rng(0).normal(size=(50, 2)))
+    np.testing.assert_allclose(usage["activity"], 0.0)
+    np.testing.assert_allclose(usage["kl"], 0.0, atol=1e-7)
+    np.testing.assert_allclose(usage["posterior_std"], 1.0)
+
+    class Copies(_KnownMarginal):  # q(z|x) = N((x1, 0), 0.5^2): KL per unit known in closed form
+        def encode(self, x):
+            mean = tf.stack([x[:, 0], tf.zeros_like(x[:, 0])], axis=1)
+            return mean, tf.fill(tf.shape(x), np.float32(np.log(0.5)))
+
+    x = np.random.default_rng(1).normal(size=(4000, 2)).astype(np.float32)
+    usage = Copies(hidden_units=(8,)).latent_usage(x)
+    kl_per_unit = 0.5 * (0.25 - 1.0 - 2 * np.log(0.5))
+    np.testing.assert_allclose(usage["kl"], [kl_per_unit + 0.5 * np.mean(x[:, 0] ** 2), kl_per_unit], rtol=1e-5)
+    assert usage["activity"][0] == pytest.approx(x[:, 0].var(), rel=1e-5) and usage["activity"][1] == 0.0
+
+
 def test_iwae_bounds_of_a_trained_vae_tighten_and_stay_above_the_entropy():
     model = small_vae()
     vae.fit_vae(model, make_moons(2000, seed=0), SHORT, progress=False)
@@ -138,6 +189,11 @@ def test_iwae_bound_in_blocks_fits_large_k(monkeypatch):
     (lambda m: m.decoder_mean(2, seed=-3), "seed must be an integer >= 0, got -3"),
     (lambda m: vae.fit_vae(m, make_moons(256), SHORT, kl_warmup_epochs=9), r"kl_warmup_epochs must be at most epochs \(3\), got 9"),
     (lambda m: vae.fit_vae("vae", make_moons(256)), "vae must be a flowlab.vae.VAE, got str"),
+    (lambda m: m.grid_nll(np.zeros((3, 2)), lim=0.0), "lim must be > 0, got 0.0"),
+    (lambda m: m.grid_nll(np.zeros((3, 2)), n=1), "n must be at least 2 .cells per side., got 1"),
+    (lambda m: m.grid_prior_mass(n=2.5), "n must be a positive integer, got 2.5"),
+    (lambda m: m.latent_usage(np.zeros(3)), r"x must have shape \(n, 2\)"),
+    (lambda m: measure.bound_tightness("vae"), "model must have a grid_nll.* got str"),
 ])
 def test_bad_input_is_named(call, needle):
     with pytest.raises(ValueError, match=needle):
