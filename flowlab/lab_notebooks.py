@@ -22,7 +22,7 @@ HANDOUT = REFERENCE.name
 #: The notebooks the hand-out points to, shipped as package data of ``flowlab.notebooks``.
 NOTEBOOKS = ("flow_families.ipynb", "vae_gan_flow.ipynb", "image_flows.ipynb")
 #: The stored multi-seed results those notebooks read, relative to the notebooks' folder.
-DATA = ("data/vae_gan_flow_5_seeds.json", "data/image_flows_3_seeds.json")
+DATA = ("data/vae_gan_flow_5_seeds.json", "data/vae_latent_5_seeds.json", "data/image_flows_3_seeds.json")
 
 _PACKAGE = Path(__file__).resolve().parent
 
