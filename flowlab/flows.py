@@ -27,6 +27,7 @@ __all__ = [
     "FAMILIES",
     "family",
     "FLOWS",
+    "LAYER_FLOWS",
     "standard_normal",
     "shift_scale_demo",
     "standardize_bijector",
@@ -247,7 +248,9 @@ class Family:
     """One flow family, as its builder registers it (:func:`family`): the keyword-only builder of
     its chain, the options only it takes (name -> default), a check of their values, what
     ``flowlab train`` offers of them (``cli``: option -> help; :data:`flowlab._validate.LIMITS`
-    bounds each) and short names of its layer classes (for figures of the chain)."""
+    bounds each) and short names of its layer classes (for figures of the chain). ``layered``: it
+    builds ``num_layers`` blocks of [layer, Permute] (every family but the continuous flow, which is
+    one ODE: the layer-chain tests and figures run on :data:`LAYER_FLOWS`)."""
 
     name: str
     build: Callable[..., tfb.Chain]
@@ -255,6 +258,7 @@ class Family:
     check: Callable[[dict[str, Any]], dict[str, Any]]
     cli: Mapping[str, str] = field(default_factory=dict)
     layer_names: Mapping[str, str] = field(default_factory=dict)
+    layered: bool = True
 
 
 #: Flow family name -> its registration, in registration order.
@@ -262,11 +266,13 @@ FAMILIES: dict[str, Family] = {}
 
 
 def family(name: str, options: Mapping[str, Any], check: Callable[[dict[str, Any]], dict[str, Any]],
-           cli: Mapping[str, str] | None = None, layer_names: Mapping[str, str] | None = None):
+           cli: Mapping[str, str] | None = None, layer_names: Mapping[str, str] | None = None,
+           layered: bool = True):
     """Register the decorated chain builder as flow family ``name`` (its one registration: the
     CLI, :class:`FlowConfig`, save/load, the figures and the tests read :data:`FAMILIES`)."""
     def register(build: Callable[..., tfb.Chain]) -> Callable[..., tfb.Chain]:
-        FAMILIES[name] = Family(name, build, dict(options), check, dict(cli or {}), dict(layer_names or {}))
+        FAMILIES[name] = Family(name, build, dict(options), check, dict(cli or {}), dict(layer_names or {}),
+                                layered)
         return build
     return register
 
@@ -556,10 +562,15 @@ def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128
     return _with_permutations(layers, ndim, "spline_chain")
 
 
+# The continuous flow registers itself ("cnf"); it needs only what is defined above.
+from flowlab import continuous as _continuous  # noqa: E402,F401
+
 #: Flow family name -> chain builder (all take the same keyword arguments, and their family's
 #: options); ``flowlab train --flow`` chooses among these. Read from :data:`FAMILIES`.
 BUILDERS = {name: registered.build for name, registered in FAMILIES.items()}
 FLOWS = tuple(FAMILIES)
+#: The families built of [layer, Permute] blocks: all but the continuous flow ("cnf").
+LAYER_FLOWS = tuple(name for name, registered in FAMILIES.items() if registered.layered)
 
 
 @dataclass(frozen=True)
