@@ -12,29 +12,29 @@ dimension), both by :class:`Trace`. :class:`ODESolve` is the solver FFJORD calls
 (adaptive, ``rtol``/``atol``) or fixed-step Euler (``steps``), and it counts the function
 evaluations each solve cost.
 
-The flow is registered as family ``"cnf"`` (:func:`flowlab.flows.family`), so ``FlowConfig(flow="cnf",
+The flow is registered as family ``"cnf"`` in :mod:`flowlab.flows` (its builder calls
+:func:`cnf_bijector`), so ``FlowConfig(flow="cnf",
 num_layers=1, ...)``, ``make_flow``, ``log_prob``, ``sample``, :func:`flowlab.measure.evaluate`,
 ``save_flow`` and :func:`flowlab.train.fit` (maximum likelihood through the ODE) work on it as on
-every other flow. Its training by flow matching is :mod:`flowlab.flow_matching`'s.
+every other flow. Its training by flow matching, and the same flow on another solver
+(``with_solver``), are :mod:`flowlab.flow_matching`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import _validate, flows
-from flowlab.flows import ACTIVATIONS, family, standard_normal  # defined before flows imports this module
+from flowlab import _validate
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
 
-__all__ = ["SOLVERS", "TRACES", "CNF_OPTIONS", "VelocityField", "ODESolve", "Trace",
-           "CNF", "cnf_chain", "cnf_of", "with_solver", "function_evaluations", "count_evaluations"]
+__all__ = ["SOLVERS", "TRACES", "CNF_OPTIONS", "check_options", "VelocityField", "ODESolve", "Trace",
+           "CNF", "cnf_bijector", "cnf_of", "function_evaluations", "count_evaluations"]
 
 #: The ODE solvers: Dormand-Prince 5(4) with adaptive steps, or Euler with ``steps`` equal steps.
 SOLVERS = ("dopri", "euler")
@@ -45,7 +45,7 @@ TRACES = ("exact", "hutchinson")
 CNF_OPTIONS = {"solver": "dopri", "rtol": 1e-5, "atol": 1e-5, "steps": 20, "trace": "exact"}
 
 
-def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
     """The cnf family's options, validated (each error names the option, what was given and what is allowed)."""
     return {"solver": _validate.one_of("solver", options["solver"], SOLVERS),
             "rtol": _validate.within("ode_tolerance", "rtol", options["rtol"]),
@@ -109,7 +109,7 @@ class ODESolve:
     the first). A backward (adjoint) pass's evaluations are not counted."""
 
     def __init__(self, solver: str = "dopri", rtol: float = 1e-5, atol: float = 1e-5, steps: int = 20):
-        options = _check_options({"solver": solver, "rtol": rtol, "atol": atol, "steps": steps, "trace": "exact"})
+        options = check_options({"solver": solver, "rtol": rtol, "atol": atol, "steps": steps, "trace": "exact"})
         self.solver, self.rtol, self.atol, self.steps = (options[k] for k in ("solver", "rtol", "atol", "steps"))
         self.evaluations = tf.Variable(0, dtype=tf.int64, trainable=False, name="ode_evaluations")
 
@@ -203,30 +203,17 @@ class CNF(tfb.FFJORD):
         return cached["fldj"]
 
 
-def _bijector(velocity: VelocityField, seed: int, options: dict[str, Any]) -> tfb.Chain:
-    solve = ODESolve(options["solver"], options["rtol"], options["atol"], options["steps"])
-    return tfb.Chain([CNF(velocity, solve, Trace(options["trace"], seed))], name="cnf_chain")
-
-
-@family("cnf", CNF_OPTIONS, _check_options, layer_names={"CNF": "CNF"}, layered=False)
-def cnf_chain(*, num_layers: int = 1, hidden_units: Sequence[int] = (64, 64), activation: str = "swish",
-              ndim: int = 2, seed: int = 0, **options: Any) -> tfb.Chain:
-    """A continuous flow: one :class:`CNF` on a new :class:`VelocityField`. ``num_layers`` must be 1
-    (one ODE); ``options`` are :data:`CNF_OPTIONS`'s (checked, the defaults for those not given).
+def cnf_bijector(velocity: Callable, seed: int, options: dict[str, Any]) -> tfb.Chain:
+    """A chain of one :class:`CNF` on ``velocity``, with the solver and trace of ``options``
+    (:data:`CNF_OPTIONS`'s, checked; Hutchinson's probes drawn from ``seed``): the cnf family's chain.
 
     Example:
-        >>> [type(b).__name__ for b in cnf_chain(hidden_units=(8,)).bijectors]
+        >>> [type(b).__name__ for b in cnf_bijector(VelocityField((8,), "tanh"), 0, {}).bijectors]
         ['CNF']
     """
-    if _validate.positive_int("num_layers", num_layers) != 1:
-        raise ValueError(f"num_layers must be 1 for a continuous flow (one ODE, one velocity field), got {num_layers}")
-    hidden_units = _validate.hidden_units("hidden_units", hidden_units)
-    for i, units in enumerate(hidden_units):
-        _validate.within("hidden_units", f"hidden_units[{i}]", units)
-    activation = _validate.one_of("activation", activation, ACTIVATIONS)
-    seed = _validate.within("seed", "seed", _validate.non_negative_int("seed", seed))
-    velocity = VelocityField(hidden_units, activation, ndim, seed, name="velocity_field")
-    return _bijector(velocity, seed, _check_options({**CNF_OPTIONS, **options}))
+    options = check_options({**CNF_OPTIONS, **options})
+    solve = ODESolve(options["solver"], options["rtol"], options["atol"], options["steps"])
+    return tfb.Chain([CNF(velocity, solve, Trace(options["trace"], seed))], name="cnf_chain")
 
 
 def _steps(bijector: tfb.Bijector) -> list[tfb.Bijector]:
@@ -242,24 +229,6 @@ def cnf_of(flow: tfd.Distribution) -> CNF:
         raise ValueError(f"flow must be a continuous flow (make_flow(FlowConfig(flow='cnf', ...))), "
                          f"got {type(flow).__name__}")
     return found[0]
-
-
-def with_solver(flow: flows.Flow, **options: Any) -> flows.Flow:
-    """The same continuous flow (the same velocity field, its weights shared) integrated with other
-    :data:`CNF_OPTIONS`, e.g. ``with_solver(flow, solver="euler", steps=5)``: its config says so.
-
-    Example:
-        >>> from flowlab.flows import FlowConfig, make_flow
-        >>> flow = make_flow(FlowConfig(flow="cnf", num_layers=1, hidden_units=(8,)))
-        >>> with_solver(flow, solver="euler", steps=5).config.options["steps"]
-        5
-    """
-    cnf = cnf_of(flow)
-    config = dataclasses.replace(flow.config, options={**flow.config.options, **options})
-    bijector = _bijector(cnf.velocity, config.seed, dict(config.options))
-    if config.loc is not None:
-        bijector = tfb.Chain([flows.standardize_bijector(config.loc, config.scale), bijector])
-    return flows.Flow(standard_normal(config.ndim), bijector, config)
 
 
 def function_evaluations(flow: tfd.Distribution) -> int:

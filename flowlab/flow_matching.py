@@ -22,6 +22,7 @@ mini-batch optimal-transport assignment (squared distances; Tong et al. 2023, Po
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,19 +31,39 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import _validate
-from flowlab.continuous import VelocityField, cnf_of, count_evaluations
-from flowlab.flows import FlowConfig
+from flowlab.continuous import VelocityField, cnf_bijector, cnf_of, count_evaluations
+from flowlab.flows import Flow, FlowConfig, standard_normal, standardize_bijector
 from flowlab.measure import best_time
 from flowlab.train import TrainSettings, batch_stream, fit, run_training
 
 tfd = tfp.distributions
+tfb = tfp.bijectors
 
-__all__ = ["CNF_CONFIG", "OBJECTIVES", "straight_path", "matching_loss", "ot_pairing", "FlowMatching", "fit_matching",
+__all__ = ["CNF_CONFIG", "with_solver", "OBJECTIVES", "straight_path", "matching_loss", "ot_pairing", "FlowMatching", "fit_matching",
            "fit_likelihood", "train_cnf", "euler_paths", "straightness", "cost"]
 
 #: The continuous flow's default: one velocity field of three hidden layers of 128 (swish), with
 #: :data:`flowlab.continuous.CNF_OPTIONS`'s defaults (Dormand-Prince at 1e-5, the exact trace).
 CNF_CONFIG = FlowConfig(flow="cnf", num_layers=1, hidden_units=(128, 128, 128), activation="swish")
+
+def with_solver(flow: Flow, **options: Any) -> Flow:
+    """The same continuous flow (the same velocity field, its weights shared) integrated with other
+    :data:`flowlab.continuous.CNF_OPTIONS`, e.g. ``with_solver(flow, solver="euler", steps=5)``:
+    its config says so.
+
+    Example:
+        >>> from flowlab.flows import make_flow
+        >>> flow = make_flow(FlowConfig(flow="cnf", num_layers=1, hidden_units=(8,)))
+        >>> with_solver(flow, solver="euler", steps=5).config.options["steps"]
+        5
+    """
+    cnf = cnf_of(flow)
+    config = dataclasses.replace(flow.config, options={**flow.config.options, **options})
+    bijector = cnf_bijector(cnf.velocity, config.seed, dict(config.options))
+    if config.loc is not None:
+        bijector = tfb.Chain([standardize_bijector(config.loc, config.scale), bijector])
+    return Flow(standard_normal(config.ndim), bijector, config)
+
 
 #: How ``flowlab train --flow cnf`` can train: maximum likelihood through the ODE, or flow matching.
 OBJECTIVES = ("likelihood", "matching")

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import _validate, spline
+from flowlab import _validate, continuous, spline
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -37,6 +37,7 @@ __all__ = [
     "iaf_chain",
     "realnvp_chain",
     "spline_chain",
+    "cnf_chain",
     "SplineCoupling",
     "OnePassInverse",
     "OnePassDensity",
@@ -562,8 +563,23 @@ def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128
     return _with_permutations(layers, ndim, "spline_chain")
 
 
-# The continuous flow registers itself ("cnf"); it needs only what is defined above.
-from flowlab import continuous as _continuous  # noqa: E402,F401
+@family("cnf", continuous.CNF_OPTIONS, continuous.check_options, layer_names={"CNF": "CNF"}, layered=False)
+def cnf_chain(*, num_layers: int = 1, hidden_units: Sequence[int] = (64, 64), activation: str = "swish",
+              ndim: int = 2, seed: int = 0, **options: Any) -> tfb.Chain:
+    """A continuous flow (:mod:`flowlab.continuous`): one ODE, ``tfb.FFJORD`` on a new velocity field
+    ``v(t, x)`` with ``hidden_units``. ``num_layers`` must be 1; ``options`` are
+    :data:`flowlab.continuous.CNF_OPTIONS`'s (the solver, its tolerances or steps, the trace).
+
+    Example:
+        >>> [type(b).__name__ for b in cnf_chain(hidden_units=(8,)).bijectors]
+        ['CNF']
+    """
+    if _validate.positive_int("num_layers", num_layers) != 1:
+        raise ValueError(f"num_layers must be 1 for a continuous flow (one ODE, one velocity field), got {num_layers}")
+    _, hidden_units, activation, ndim, seed = _chain_args(1, hidden_units, activation, ndim, seed)
+    velocity = continuous.VelocityField(hidden_units, activation, ndim, seed, name="velocity_field")
+    return continuous.cnf_bijector(velocity, seed, options)
+
 
 #: Flow family name -> chain builder (all take the same keyword arguments, and their family's
 #: options); ``flowlab train --flow`` chooses among these. Read from :data:`FAMILIES`.

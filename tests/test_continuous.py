@@ -13,11 +13,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import cli, measure
-from flowlab.continuous import (CNF, ODESolve, Trace, VelocityField, cnf_of, count_evaluations,
-                                with_solver)
+from flowlab.continuous import CNF, ODESolve, Trace, VelocityField, cnf_of, count_evaluations
 from flowlab.data import make_moons
 from flowlab.flow_matching import (CNF_CONFIG, FlowMatching, euler_paths, fit_matching, matching_loss, ot_pairing,
-                                   straightness, train_cnf)
+                                   straightness, train_cnf, with_solver)
 from flowlab.flows import FlowConfig, make_flow
 from flowlab.io import load_flow, save_flow
 from flowlab.train import TrainSettings
