@@ -12,7 +12,7 @@ matching flow is then integrated with Euler at 1, 2, 5, 10, 50 steps and adaptiv
 held-out points, sample metrics), and its paths' straightness measured.
 
     python benchmarks/bench_continuous.py --seeds 0 1 2 --out benchmarks/results/continuous.json \\
-        --notebook-data notebooks/data/continuous_3_seeds.json
+        --notebook-data notebooks/data/continuous_flows_benchmark.json
 """
 
 from __future__ import annotations
