@@ -129,4 +129,4 @@ def default(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("pytest", "flowlab", "tests", "notebooks/normalizing_flows.ipynb",
                 "notebooks/flow_families.ipynb", "notebooks/vae_gan_flow.ipynb", "notebooks/image_flows.ipynb",
-                "--nbval", "-n", "2", "--dist", "loadscope")
+                "notebooks/continuous_flows.ipynb", "--nbval", "-n", "2", "--dist", "loadscope")

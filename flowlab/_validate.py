@@ -172,6 +172,8 @@ LIMITS: dict[str, Range] = {
     "memory_mb": Range(256, 1_048_576, integer=True),  # memory per graded notebook
     "workers": Range(1, 1024, integer=True),  # notebooks graded at once
     "percent": Range(0, 100),  # a late penalty per day, or its cap
+    "ode_tolerance": Range(1e-10, 0.1),  # a continuous flow's rtol and atol (Dormand-Prince)
+    "ode_steps": Range(1, 10_000, integer=True),  # a continuous flow's Euler steps
 }
 
 

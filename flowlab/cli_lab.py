@@ -20,6 +20,8 @@ __all__ = ["add_commands"]
 #: an option given with ``--data digits`` is noticed).
 MOONS_ONLY = {"flow": "maf", "layers": 3, "hidden_units": (128, 128), "activation": "relu", "samples": 10_000,
               "noise": 0.05}
+#: ``train``'s options that only the continuous flow (``--flow cnf``) takes; None: not given.
+CNF_ONLY = ("objective", "ot", "solver", "rtol", "atol", "steps", "trace")
 #: Training images of the digits' default split (flowlab.digits.load_digit_splits).
 DIGITS_TRAINING_IMAGES = 1350
 #: ``train``'s options that only the digits use.
@@ -59,6 +61,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--data", choices=("moons", "digits"), default="moons",
                        help="moons (the lab) or digits (8x8 images, the further reading) (default: moons)")
     _add_moons_arguments(train)
+    _add_cnf_arguments(train)
     _add_digits_arguments(train)
     train.add_argument("--epochs", type=LIMITS["epochs"].parse, default=None,
                        help="training epochs (default: 80 on the moons, 60 on the digits)")
@@ -91,6 +94,29 @@ def _add_moons_arguments(train: argparse.ArgumentParser) -> None:
     moons.add_argument("--samples", type=LIMITS["samples"].parse, default=None,
                        help="training points (default: 10000)")
     moons.add_argument("--noise", type=LIMITS["noise"].parse, default=None, help="moons noise std (default: 0.05)")
+
+
+def _add_cnf_arguments(train: argparse.ArgumentParser) -> None:
+    from flowlab.continuous import CNF_OPTIONS, SOLVERS, TRACES
+    from flowlab.flow_matching import CNF_CONFIG, OBJECTIVES
+
+    cnf = train.add_argument_group(
+        "the continuous flow (--flow cnf; its defaults: --layers 1, --hidden-units "
+        f"{','.join(map(str, CNF_CONFIG.hidden_units))}, --activation {CNF_CONFIG.activation})")
+    cnf.add_argument("--objective", choices=OBJECTIVES, default=None,
+                     help="maximum likelihood through the ODE, or conditional flow matching (default: matching)")
+    cnf.add_argument("--ot", action="store_const", const=True, default=None,
+                     help="pair each batch's noise with its data by optimal transport (matching only)")
+    cnf.add_argument("--solver", choices=SOLVERS, default=None,
+                     help=f"ODE solver: adaptive Dormand-Prince or fixed-step Euler (default: {CNF_OPTIONS['solver']})")
+    for name in ("rtol", "atol"):
+        cnf.add_argument(f"--{name}", type=LIMITS["ode_tolerance"].parse, default=None,
+                         help=f"Dormand-Prince's {'relative' if name == 'rtol' else 'absolute'} tolerance "
+                              f"(default: {CNF_OPTIONS[name]:g})")
+    cnf.add_argument("--steps", type=LIMITS["ode_steps"].parse, default=None,
+                     help=f"Euler steps (--solver euler only; default: {CNF_OPTIONS['steps']})")
+    cnf.add_argument("--trace", choices=TRACES, default=None,
+                     help=f"the Jacobian's trace, exact or Hutchinson's estimate (default: {CNF_OPTIONS['trace']})")
 
 
 def _add_digits_arguments(train: argparse.ArgumentParser) -> None:
@@ -160,13 +186,16 @@ def _notebooks(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     """``flowlab train``: the options of the other data set are refused, then the run."""
-    others = DIGITS_ONLY if args.data == "moons" else MOONS_ONLY
+    others = DIGITS_ONLY if args.data == "moons" else {**MOONS_ONLY, **dict.fromkeys(CNF_ONLY)}
     given = [name for name in others if getattr(args, name) is not None]
     if given:
         option = "--" + given[0].replace("_", "-")
         return fail("train", f"argument {option}: applies to --data {'digits' if args.data == 'moons' else 'moons'} "
                              f"only, not --data {args.data}")
     if args.data == "moons":
+        problem = _cnf_problem(args)
+        if problem is not None:
+            return fail("train", problem)
         for name, default in MOONS_ONLY.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
@@ -180,7 +209,31 @@ def _train(args: argparse.Namespace) -> int:
     problem = usable_folder(args.out)
     if problem is not None:
         return fail("train", f"argument --out: cannot write to the folder {str(args.out)!r}: {problem}")
-    return _train_moons(args) if args.data == "moons" else _train_digits(args)
+    if args.data == "digits":
+        return _train_digits(args)
+    return _train_cnf(args) if args.flow == "cnf" else _train_moons(args)
+
+
+def _cnf_problem(args: argparse.Namespace) -> str | None:
+    """Why the continuous flow's options given do not fit the run (None: they do); the cnf's own
+    defaults (one layer, its network) are filled in."""
+    given = [name for name in CNF_ONLY if getattr(args, name) is not None]
+    if args.flow != "cnf":
+        return f"argument --{given[0]}: applies to --flow cnf only, not --flow {args.flow or 'maf'}" if given else None
+    from flowlab.flow_matching import CNF_CONFIG
+
+    if args.layers not in (None, 1):
+        return f"argument --layers: a continuous flow is one ODE: must be 1, got {args.layers}"
+    if args.ot and args.objective == "likelihood":
+        return "argument --ot: applies to --objective matching only, not --objective likelihood"
+    euler = args.solver == "euler"
+    wrong = [name for name in (("rtol", "atol") if euler else ("steps",)) if getattr(args, name) is not None]
+    if wrong:
+        return f"argument --{wrong[0]}: applies to --solver {'dopri' if euler else 'euler'} only"
+    args.layers, args.objective, args.ot = 1, args.objective or "matching", bool(args.ot)
+    args.hidden_units = args.hidden_units or CNF_CONFIG.hidden_units
+    args.activation = args.activation or CNF_CONFIG.activation
+    return None
 
 
 def _settings(args: argparse.Namespace, default):  # type: ignore[no-untyped-def]
@@ -247,6 +300,73 @@ def _train_moons(args: argparse.Namespace) -> int:
     return _finish(args, metrics, f"trained in {metrics['train_seconds']:.1f} s; held-out NLL "
                                   f"{metrics['heldout_nll']:.4f} nats, KL to the exact density "
                                   f"{metrics['kl_to_exact']:.4f} nats; wrote {args.out}/")
+
+
+def _train_cnf(args: argparse.Namespace) -> int:
+    """``flowlab train --flow cnf``: a continuous flow trained by likelihood or flow matching, scored
+    like every flow, with its cost (function evaluations, seconds per 10,000) and path straightness."""
+    from flowlab.continuous import function_evaluations
+    from flowlab.data import make_moons
+    from flowlab.flow_matching import cost, straightness, train_cnf
+    from flowlab.flows import FlowConfig, make_flow
+    from flowlab.io import save_flow
+    from flowlab.measure import evaluate
+    from flowlab.train import TrainingDiverged, TrainSettings
+
+    settings = _settings(args, TrainSettings())
+    options = {name: getattr(args, name) for name in ("solver", "rtol", "atol", "steps", "trace")
+               if getattr(args, name) is not None}
+    flow = make_flow(FlowConfig(flow="cnf", num_layers=1, hidden_units=args.hidden_units, activation=args.activation,
+                                seed=args.seed, options=options))
+    data = make_moons(args.samples, noise=args.noise, seed=args.seed)
+    start, before = time.perf_counter(), function_evaluations(flow)
+    try:
+        history = train_cnf(flow, data, settings, args.objective, args.ot, progress=not args.json)
+    except TrainingDiverged as error:
+        return fail("train", str(error), status=1)
+    metrics = {"flow": "cnf", "objective": args.objective, "ot": args.ot, "epochs": settings.epochs,
+               "train_seconds": round(time.perf_counter() - start, 3),
+               "train_evaluations": function_evaluations(flow) - before, **evaluate(flow, noise=args.noise),
+               "final_train_loss": float(history.history["loss"][-1]), "ode": dict(flow.config.options),
+               **{f"{key[:-2]}_10k_s" if key.endswith("_s") else key: value
+                  for key, value in cost(flow, 10_000, seed=args.seed).items()},
+               **straightness(flow, seed=args.seed), "settings": _recorded_settings(args, settings)}
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_flow(flow, args.out / "flow")
+    _cnf_figures(args, flow, history.history["loss"], metrics["entropy"])
+    return _finish(args, metrics, f"trained in {metrics['train_seconds']:.1f} s ({args.objective}); held-out NLL "
+                                  f"{metrics['heldout_nll']:.4f} nats, KL to the exact density "
+                                  f"{metrics['kl_to_exact']:.4f} nats; a density costs "
+                                  f"{metrics['log_prob_evaluations']} function evaluations; wrote {args.out}/")
+
+
+def _cnf_figures(args, flow, losses, entropy) -> None:  # type: ignore[no-untyped-def]
+    """density, samples, loss and paths PNGs of a continuous flow's run, into ``args.out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from flowlab import plots
+    from flowlab.data import moons_log_prob
+    from flowlab.flow_matching import euler_paths
+
+    figures = {
+        "density.png": lambda: plots.plot_densities(
+            {"learned density": flow, "exact density": lambda x: moons_log_prob(x, noise=args.noise)},
+            lim=2.5, suptitle=f"Continuous flow ({args.objective}) after {len(losses)} epochs"),
+        "samples.png": lambda: plots.plot_points(flow.sample(args.samples, seed=args.seed).numpy(),
+                                                 "Samples from the trained flow", lim=2.5),
+        "loss.png": lambda: plots.plot_loss(losses, floor=entropy if args.objective == "likelihood" else None,
+                                            loss_name="negative log-likelihood (nats)" if args.objective == "likelihood"
+                                            else "flow-matching loss"),
+        "paths.png": lambda: plots.plot_paths(euler_paths(flow, flow.distribution.sample(300, seed=(args.seed, 1)).numpy(),
+                                                          steps=50), "Paths from noise (t = 0) to samples (t = 1)"),
+    }
+    for name, draw in figures.items():
+        draw()
+        plt.savefig(args.out / name, dpi=100, bbox_inches="tight")
+        plt.close("all")
 
 
 def _offered_options() -> dict[str, list]:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import _validate, spline
+from flowlab import _validate, continuous, spline
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -27,6 +27,7 @@ __all__ = [
     "FAMILIES",
     "family",
     "FLOWS",
+    "LAYER_FLOWS",
     "standard_normal",
     "shift_scale_demo",
     "standardize_bijector",
@@ -39,6 +40,7 @@ __all__ = [
     "iaf_chain",
     "realnvp_chain",
     "spline_chain",
+    "cnf_chain",
     "SplineCoupling",
     "OnePassInverse",
     "OnePassDensity",
@@ -262,7 +264,9 @@ class Family:
     """One flow family, as its builder registers it (:func:`family`): the keyword-only builder of
     its chain, the options only it takes (name -> default), a check of their values, what
     ``flowlab train`` offers of them (``cli``: option -> help; :data:`flowlab._validate.LIMITS`
-    bounds each) and short names of its layer classes (for figures of the chain)."""
+    bounds each) and short names of its layer classes (for figures of the chain). ``layered``: it
+    builds ``num_layers`` blocks of [layer, Permute] (every family but the continuous flow, which is
+    one ODE: the layer-chain tests and figures run on :data:`LAYER_FLOWS`)."""
 
     name: str
     build: Callable[..., tfb.Chain]
@@ -270,6 +274,7 @@ class Family:
     check: Callable[[dict[str, Any]], dict[str, Any]]
     cli: Mapping[str, str] = field(default_factory=dict)
     layer_names: Mapping[str, str] = field(default_factory=dict)
+    layered: bool = True
 
 
 #: Flow family name -> its registration, in registration order.
@@ -277,11 +282,13 @@ FAMILIES: dict[str, Family] = {}
 
 
 def family(name: str, options: Mapping[str, Any], check: Callable[[dict[str, Any]], dict[str, Any]],
-           cli: Mapping[str, str] | None = None, layer_names: Mapping[str, str] | None = None):
+           cli: Mapping[str, str] | None = None, layer_names: Mapping[str, str] | None = None,
+           layered: bool = True):
     """Register the decorated chain builder as flow family ``name`` (its one registration: the
     CLI, :class:`FlowConfig`, save/load, the figures and the tests read :data:`FAMILIES`)."""
     def register(build: Callable[..., tfb.Chain]) -> Callable[..., tfb.Chain]:
-        FAMILIES[name] = Family(name, build, dict(options), check, dict(cli or {}), dict(layer_names or {}))
+        FAMILIES[name] = Family(name, build, dict(options), check, dict(cli or {}), dict(layer_names or {}),
+                                layered)
         return build
     return register
 
@@ -616,10 +623,30 @@ def spline_chain(*, num_layers: int = 3, hidden_units: Sequence[int] = (128, 128
     return _with_permutations(layers, ndim, "spline_chain")
 
 
+@family("cnf", continuous.CNF_OPTIONS, continuous.check_options, layer_names={"CNF": "CNF"}, layered=False)
+def cnf_chain(*, num_layers: int = 1, hidden_units: Sequence[int] = (64, 64), activation: str = "swish",
+              ndim: int = 2, seed: int = 0, **options: Any) -> tfb.Chain:
+    """A continuous flow (:mod:`flowlab.continuous`): one ODE, ``tfb.FFJORD`` on a new velocity field
+    ``v(t, x)`` with ``hidden_units``. ``num_layers`` must be 1; ``options`` are
+    :data:`flowlab.continuous.CNF_OPTIONS`'s (the solver, its tolerances or steps, the trace).
+
+    Example:
+        >>> [type(b).__name__ for b in cnf_chain(hidden_units=(8,)).bijectors]
+        ['CNF']
+    """
+    if _validate.positive_int("num_layers", num_layers) != 1:
+        raise ValueError(f"num_layers must be 1 for a continuous flow (one ODE, one velocity field), got {num_layers}")
+    _, hidden_units, activation, ndim, seed = _chain_args(1, hidden_units, activation, ndim, seed)
+    velocity = continuous.VelocityField(hidden_units, activation, ndim, seed, name="velocity_field")
+    return continuous.cnf_bijector(velocity, seed, options)
+
+
 #: Flow family name -> chain builder (all take the same keyword arguments, and their family's
 #: options); ``flowlab train --flow`` chooses among these. Read from :data:`FAMILIES`.
 BUILDERS = {name: registered.build for name, registered in FAMILIES.items()}
 FLOWS = tuple(FAMILIES)
+#: The families built of [layer, Permute] blocks: all but the continuous flow ("cnf").
+LAYER_FLOWS = tuple(name for name, registered in FAMILIES.items() if registered.layered)
 
 
 @dataclass(frozen=True)

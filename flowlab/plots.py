@@ -20,7 +20,8 @@ tfd = tfp.distributions
 
 __all__ = ["plot_points", "plot_density", "plot_loss",
            "plot_densities", "plot_chain_stages", "plot_chain_stages_by_flow",
-           "plot_density_snapshots", "plot_normality", "plot_point_panels", "plot_points_over_density"]
+           "plot_density_snapshots", "plot_normality", "plot_point_panels", "plot_points_over_density",
+           "plot_paths", "plot_velocity"]
 
 def _axes(ax: plt.Axes | None) -> plt.Axes:
     return ax if ax is not None else plt.figure(figsize=(5, 5)).gca()
@@ -81,20 +82,20 @@ def plot_density(density: tfd.Distribution | LogDensity, title: str,
 
 def plot_loss(losses: Sequence[float], title: str = "Training loss",
               floor: float | None = None, ax: plt.Axes | None = None,
-              floor_label: str | None = None) -> plt.Axes:
+              floor_label: str | None = None, loss_name: str = "negative log-likelihood (nats)") -> plt.Axes:
     """Loss per epoch; ``floor`` draws the best reachable value (the entropy of the truth),
-    labelled ``floor_label`` if given."""
+    labelled ``floor_label`` if given. ``loss_name`` labels the axis (another loss than the NLL)."""
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 1 or losses.size == 0:
         raise ValueError(f"losses must be a non-empty 1-D sequence, got shape {losses.shape}")
     ax = ax if ax is not None else plt.figure(figsize=(6, 4)).gca()
     epochs = np.arange(1, losses.size + 1)
-    ax.plot(epochs, losses, label="training NLL")
+    ax.plot(epochs, losses, label="training NLL" if loss_name.startswith("negative log") else "training loss")
     if floor is not None:
         ax.axhline(floor, color="k", linestyle="--", linewidth=1,
                    label=floor_label if floor_label is not None else f"exact entropy ({floor:.3f} nats)")
     ax.legend()
-    _label(ax, title, ("epoch", "negative log-likelihood (nats)"))
+    _label(ax, title, ("epoch", loss_name))
     return ax
 
 
@@ -298,4 +299,41 @@ def plot_points_over_density(points: np.ndarray, density: tfd.Distribution | Log
     points = _validate.points("points", points)[:max_points]
     ax = plot_density(density, title, lim=lim, n=n, ax=ax, log=True, log_floor=log_floor)
     ax.plot(points[:, 0], points[:, 1], ".", color="white", markersize=2, alpha=0.5, markeredgewidth=0.0)
+    return ax
+
+
+def plot_paths(paths: np.ndarray, title: str, ax: plt.Axes | None = None, lim: float | Sequence[float] | None = 3.0,
+               names: tuple[str, str] = ("$x_1$", "$x_2$")) -> plt.Axes:
+    """Paths of points through time, shape ``(steps + 1, n, 2)`` (a continuous flow's, from
+    :func:`flowlab.flow_matching.euler_paths`): grey lines, their starts (noise) blue, their ends orange."""
+    paths = np.asarray(paths, dtype=np.float64)
+    if paths.ndim != 3 or paths.shape[-1] != 2 or paths.shape[0] < 2:
+        raise ValueError(f"paths must have shape (steps + 1, n, 2) with at least 2 times, got {paths.shape}")
+    ax = _axes(ax)
+    ax.plot(paths[:, :, 0], paths[:, :, 1], color="0.6", linewidth=0.5, alpha=0.6)
+    ax.plot(paths[0, :, 0], paths[0, :, 1], ".", color="tab:blue", markersize=3, label="t = 0 (noise)")
+    ax.plot(paths[-1, :, 0], paths[-1, :, 1], ".", color="tab:orange", markersize=3, label="t = 1 (sample)")
+    if lim is not None:
+        x0, x1, y0, y1 = limits(lim)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.legend(loc="lower left", fontsize=8)
+    _label(ax, title, names)
+    return ax
+
+
+def plot_velocity(velocity, t: float, title: str, ax: plt.Axes | None = None,  # type: ignore[no-untyped-def]
+                  lim: float | Sequence[float] = 2.5, n: int = 17,
+                  names: tuple[str, str] = ("$x_1$", "$x_2$")) -> plt.Axes:
+    """A velocity field ``velocity(t, x)`` (points (m, 2) -> velocities (m, 2)) at time ``t`` as
+    arrows on an ``n`` x ``n`` grid over ``lim``."""
+    from flowlab.measure import grid as _grid
+
+    xx, yy, points = _grid(lim, n)
+    v = np.asarray(velocity(np.float32(t), points))
+    ax = _axes(ax)
+    ax.quiver(xx, yy, v[:, 0].reshape(xx.shape), v[:, 1].reshape(xx.shape), color="tab:blue", angles="xy")
+    ax.set_aspect("equal")
+    _label(ax, title, names)
     return ax

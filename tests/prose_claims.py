@@ -78,6 +78,8 @@ class Setting:
 
 VGF, IMG, FAM, LAB = ("vae_gan_flow.ipynb", "image_flows.ipynb", "flow_families.ipynb",
                       "normalizing_flows.ipynb")
+#: continuous_flows.ipynb: its result numbers are rendered from the run (IPython.display.Markdown), none in prose
+CNF = "continuous_flows.ipynb"
 README = "benchmarks/README.md"
 FIVE = "notebooks/data/vae_gan_flow_5_seeds.json"
 THREE = "notebooks/data/image_flows_3_seeds.json"
@@ -212,6 +214,7 @@ CITATIONS: tuple[Citation, ...] = (
     Citation(LAB, "495c091b", ("2021", "2.3"), "Papamakarios et", "JMLR, 2021"),
     Citation(LAB, "1c6c3154", ("2017", "2015", "2018"), "Dinh et al.", "Kim et al., 2018"),
     Citation(LAB, "5af50f6d", ("1908.09257",), "Kobyzev, Prince and Brubaker", "arXiv:1908.09257"),
+    Citation(CNF, "cnf-00", ("2018", "2019", "2023"), "Grathwohl et al.", "2019"),
 )
 
 SETTINGS: tuple[Setting, ...] = (
@@ -243,4 +246,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(LAB, "eac5cf7a", ("100,000",), "point count"),
     Setting(LAB, "21809d59", ("80",), "epochs"),
     Setting(LAB, "a8b7e4ef", ("10,000",), "point count"),
+    Setting(CNF, "cnf-12", ("5,000",), "sample count"),
+    Setting(CNF, "cnf-14", ("20,000",), "point count"),
 )

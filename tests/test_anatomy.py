@@ -8,13 +8,13 @@ import tensorflow_probability as tfp
 from flowlab import measure, plots
 from flowlab.anatomy import DensitySnapshots, bijectors_in_sampling_order, chain_stages
 from flowlab.data import make_moons
-from flowlab.flows import FLOWS, FlowConfig, make_flow
+from flowlab.flows import LAYER_FLOWS, FlowConfig, make_flow
 from flowlab.train import TrainSettings, fit
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 
-@pytest.fixture(scope="module", params=FLOWS)
+@pytest.fixture(scope="module", params=LAYER_FLOWS)
 def family_flow(request):
     return make_flow(FlowConfig(flow=request.param, num_layers=2, hidden_units=(8,), seed=5))
 

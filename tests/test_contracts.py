@@ -68,6 +68,8 @@ def _family_cases() -> list[Case]:
     """Each registered family with its defaults, and with each boolean option (default False) on."""
     cases = []
     for name, registered in flows.FAMILIES.items():
+        if not registered.layered:  # the continuous flow: tests/test_continuous.py
+            continue
         cases.append(Case(name, lambda name=name: make_flow(_family_config(name)).bijector, 2))
         for option, default in registered.options.items():
             if default is False:

@@ -9,7 +9,7 @@ import tensorflow_probability as tfp
 
 from flowlab import load_flow, save_flow, train
 from flowlab.data import make_moons
-from flowlab.flows import FLOWS, FlowConfig, make_flow, maf_chain, standard_normal
+from flowlab.flows import LAYER_FLOWS, FlowConfig, make_flow, maf_chain, standard_normal
 
 
 def _moved(config: FlowConfig):
@@ -49,7 +49,7 @@ def test_a_flow_trained_by_fit_saves_and_reloads(tmp_path):
     np.testing.assert_array_equal(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy())
 
 
-@pytest.mark.parametrize("family", FLOWS)
+@pytest.mark.parametrize("family", LAYER_FLOWS)
 def test_every_family_saves_and_reloads(tmp_path, family):
     config = FlowConfig(flow=family, num_layers=2, hidden_units=(8,), seed=1)
     flow = _moved(config)

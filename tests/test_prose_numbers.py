@@ -17,7 +17,7 @@ from tests import prose_claims as registry
 from tests.prose_claims import Claim, Difference, Output, Source, Stored, Text
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = (registry.VGF, registry.IMG, registry.FAM, registry.LAB)
+NOTEBOOKS = (registry.VGF, registry.IMG, registry.FAM, registry.LAB, registry.CNF)
 # numbers outside math, code and links; scientific notation first, then 1,234.5 and 12.5
 NUMBER = re.compile(r"(?<![\w.,])(?:\d+(?:\.\d+)?e[-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\w])")
 

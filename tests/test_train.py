@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from flowlab import measure, train
 from flowlab.data import make_moons
-from flowlab.flows import FLOWS, FlowConfig, make_flow
+from flowlab.flows import LAYER_FLOWS, FlowConfig, make_flow
 
 # one step per call into TensorFlow: a smaller graph to trace, so these short fits start sooner
 SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=3e-3, seed=1, steps_per_execution=1)
@@ -42,7 +42,7 @@ def test_short_training_lowers_heldout_nll_and_changes_weights(small_flow):
 
 
 @pytest.mark.slow  # trains twice per case
-@pytest.mark.parametrize("family", FLOWS)
+@pytest.mark.parametrize("family", LAYER_FLOWS)
 def test_same_seed_same_numbers(small_config, family):
     data = make_moons(1000, seed=0)
     losses = []
