@@ -20,9 +20,10 @@ __all__ = ["HANDOUT", "NOTEBOOKS", "DATA", "packaged_files", "existing", "copy_n
 #: The hand-out's file name, as the command writes it.
 HANDOUT = REFERENCE.name
 #: The notebooks the hand-out points to, shipped as package data of ``flowlab.notebooks``.
-NOTEBOOKS = ("flow_families.ipynb", "vae_gan_flow.ipynb", "image_flows.ipynb")
+NOTEBOOKS = ("flow_families.ipynb", "vae_gan_flow.ipynb", "image_flows.ipynb", "continuous_flows.ipynb")
 #: The stored multi-seed results those notebooks read, relative to the notebooks' folder.
-DATA = ("data/vae_gan_flow_5_seeds.json", "data/vae_latent_5_seeds.json", "data/image_flows_3_seeds.json")
+DATA = ("data/vae_gan_flow_5_seeds.json", "data/vae_latent_5_seeds.json", "data/image_flows_3_seeds.json",
+        "data/continuous_flows_benchmark.json")
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -38,7 +39,7 @@ def packaged_files() -> dict[str, Path]:
 
     Example:
         >>> sorted(packaged_files())[:2]
-        ['data/image_flows_3_seeds.json', 'data/vae_gan_flow_5_seeds.json']
+        ['continuous_flows.ipynb', 'data/continuous_flows_benchmark.json']
     """
     folder = _notebook_folder()
     return {HANDOUT: REFERENCE, **{name: folder / name for name in (*NOTEBOOKS, *DATA)}}
