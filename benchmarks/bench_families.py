@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import flowlab  # before TensorFlow
-from flowlab.flows import FLOWS, FlowConfig, make_flow
+from flowlab.flows import LAYER_FLOWS as FLOWS, FlowConfig, make_flow  # the layered families (not cnf)
 from flowlab.measure import flow_row, gap_disc_mass
 from flowlab.train import TrainSettings, fit
 

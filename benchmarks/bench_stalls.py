@@ -29,7 +29,7 @@ from pathlib import Path
 import flowlab  # before TensorFlow
 import numpy as np
 
-from flowlab.flows import FAMILIES, FLOWS, FlowConfig, make_flow
+from flowlab.flows import FAMILIES, LAYER_FLOWS as FLOWS, FlowConfig, make_flow  # the layered families (not cnf)
 from flowlab.measure import evaluate, grid
 from flowlab.train import TrainingDiverged, TrainSettings, fit
 
