@@ -108,11 +108,7 @@ def main() -> None:
                         help="summarize the rows of this JSONL file (from --out) instead of training")
     args = parser.parse_args()
     if args.rows:
-        rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
-        for recipe, stats in summarize(rows).items():
-            print(recipe, stats)
-        if args.summary:
-            write_summary(args.summary, rows)
+        report([json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()], args.summary)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -128,19 +124,20 @@ def main() -> None:
                 out.write(json.dumps(row) + "\n")
             print(f"{recipe:8s} seed {seed}: KL {row['kl']:.4f}  NLL {row['heldout_nll']:.4f}  "
                   f"loss {loss:.4f}  {seconds:.0f} s", flush=True)
+    report(rows, args.summary)
+
+
+def report(rows: list[dict], path: Path | None) -> None:
+    """Print the per-recipe :func:`summarize` of ``rows``; with ``path``, also write it and every row as
+    JSON (what the lab's prose and check read)."""
     summary = summarize(rows)
     for recipe, stats in summary.items():
         print(f"{recipe:8s} KL median {stats['median_kl']:.4f}  min {stats['min_kl']:.4f}  "
               f"max {stats['max_kl']:.4f}  above 0.07: {stats['above_0.07']} of {stats['seeds']}")
-    if args.summary:
-        write_summary(args.summary, rows)
-
-
-def write_summary(path: Path, rows: list[dict]) -> None:
-    """Every row and the per-recipe :func:`summarize`, as JSON (what the lab's prose and check read)."""
-    path.write_text(json.dumps({"command": " ".join(sys.argv), "recipes": summarize(rows), "rows": rows},
-                               indent=1) + "\n")
-    print(f"wrote {path}")
+    if path is not None:
+        path.write_text(json.dumps({"command": " ".join(sys.argv), "recipes": summary, "rows": rows},
+                                   indent=1) + "\n")
+        print(f"wrote {path}")
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
