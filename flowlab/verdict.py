@@ -69,6 +69,8 @@ def _kind(bijector: Any) -> str:
 
 def _layers(td: Any) -> list[dict]:
     """The chain of ``td`` as a list of layer descriptions, in the chain's order."""
+    from flowlab.flows import log_scale_bound_of, shift_and_log_scale_network  # runs in the student's kernel
+
     chain = td.bijector
     bijectors = list(chain.bijectors) if _kind(chain) == "Chain" else [chain]
     layers = []
@@ -76,8 +78,6 @@ def _layers(td: Any) -> list[dict]:
         if _kind(bijector) == "Permute":
             layers.append({"kind": "permute", "permutation": [int(i) for i in np.asarray(bijector.permutation)]})
         elif _kind(bijector) == "MaskedAutoregressiveFlow":
-            from flowlab.flows import log_scale_bound_of, shift_and_log_scale_network
-
             network = shift_and_log_scale_network(bijector)  # the AutoregressiveNetwork layer
             layers.append({"kind": "maf", "hidden_units": [int(u) for u in network._hidden_units],
                            "activation": str(getattr(network._activation, "__name__", network._activation)),
