@@ -95,7 +95,15 @@ def learning_rate_schedule(learning_rate: float, total_steps: int,
 
 
 class ProgressPrinter(tf.keras.callbacks.Callback):
-    """Print one short line every ``every`` epochs: epoch, loss, elapsed seconds."""
+    """Print one line when training starts (so a reader sees at once that it runs: TensorFlow builds
+    the training graph before the first epoch ends, several seconds), then one short line every
+    ``every`` epochs and after the first and last: epoch, loss, elapsed seconds.
+
+    Example:
+        >>> printer = ProgressPrinter(epochs=80)
+        >>> printer.on_train_begin()
+        training for 80 epochs: a line after epoch 1, every 10 epochs and at the end (epoch 1 includes building TensorFlow's graph)
+    """
 
     def __init__(self, epochs: int, every: int = 10):
         super().__init__()
@@ -105,6 +113,8 @@ class ProgressPrinter(tf.keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        print(f"training for {self.epochs} epochs: a line after epoch 1, every {self.every} epochs and at the "
+              "end (epoch 1 includes building TensorFlow's graph)", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1

@@ -84,7 +84,8 @@ def test_budget_matches_fit_on_the_same_points(capsys):
     settings = dataclasses.replace(SHORT, epochs=2, batch_size=100)
     _, history = reverse_kl.fit_reverse_kl(small_flow(), settings, n_points=350, progress=True)
     assert history.params["steps"] == 3 == settings.steps_per_epoch(350)
-    lines = capsys.readouterr().out.strip().splitlines()
+    start, *lines = capsys.readouterr().out.strip().splitlines()
+    assert start.startswith("training for 2 epochs")
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
 
 

@@ -57,7 +57,8 @@ def test_progress_lines(capsys):
     printer.on_train_begin()
     for epoch in range(20):
         printer.on_epoch_end(epoch, {"loss": 2.0 - epoch / 20})
-    lines = capsys.readouterr().out.strip().splitlines()
+    start, *lines = capsys.readouterr().out.strip().splitlines()
+    assert start.startswith("training for 20 epochs: a line after epoch 1, every 10 epochs")
     assert [line.split()[1] for line in lines] == ["1/20", "10/20", "20/20"]
     assert [line.split()[3] for line in lines] == ["2.0000", "1.5500", "1.0500"]
     assert all(line.endswith(" s)") for line in lines)
@@ -66,7 +67,8 @@ def test_progress_lines(capsys):
 @pytest.mark.slow  # trains for 20 epochs
 def test_fit_prints_progress(small_flow, capsys):
     train.fit(small_flow, make_moons(500), train.TrainSettings(epochs=20, batch_size=250), progress=True)
-    lines = capsys.readouterr().out.strip().splitlines()
+    start, *lines = capsys.readouterr().out.strip().splitlines()
+    assert start.startswith("training for 20 epochs")  # printed before the graph is built
     assert [line.split()[1] for line in lines] == ["1/20", "10/20", "20/20"]
 
 
