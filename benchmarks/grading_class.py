@@ -72,7 +72,7 @@ kinds["heidi"] = insert_after(nb, find(nb, SETUP), (
     "checks = _Fake()"))
 nb = one_epoch(solution())
 kinds["ivan"] = insert_after(nb, find(nb, SETUP), (
-    "import flowlab.grader.checks\nflowlab.checks.training = "
+    "import flowlab.checks\nflowlab.checks.training = "
     "lambda g: 'trained 80 epochs; held-out NLL within 0.5 nats of the exact density'"))
 nb = one_epoch(solution())
 kinds["judy"] = insert_after(nb, find(nb, "model.fit("), (

@@ -115,5 +115,8 @@ def _origin(name: str) -> str | None:
 
 def install() -> None:
     """Put one :class:`MovedFinder` first on ``sys.meta_path`` (once, however often flowlab is imported)."""
-    if not any(isinstance(finder, MovedFinder) for finder in sys.meta_path):
+    # by name, not isinstance: a flowlab imported afresh (its modules dropped from sys.modules)
+    # has a new MovedFinder class, and one finder is enough
+    if not any(type(finder).__qualname__ == "MovedFinder" and type(finder).__module__ == __name__
+               for finder in sys.meta_path):
         sys.meta_path.insert(0, MovedFinder())
