@@ -29,7 +29,7 @@ import flowlab  # before TensorFlow
 import tensorflow as tf
 
 from flowlab.data import make_moons, moons_entropy
-from flowlab.flow_matching import CNF_CONFIG, cost, straightness, train_cnf, with_solver
+from flowlab.studies.flow_matching import CNF_CONFIG, cost, straightness, train_cnf, with_solver
 from flowlab.flows import FlowConfig, make_flow
 from flowlab.measure import evaluate, gap_disc_mass, log_prob_numpy, sample_metrics
 from flowlab.train import TrainSettings, fit

@@ -21,10 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import flowlab  # noqa: F401  (before TensorFlow)
-from flowlab.digits import load_digit_splits
-from flowlab.digits_lab import baselines
-from flowlab.image_flows import ImageFlowConfig, VariationalDequantizer, make_image_flow
-from flowlab.image_train import DIGITS_SETTINGS, bits_per_dim_estimate, fit_digits
+from flowlab.studies.digits.data import load_digit_splits
+from flowlab.studies.digits.lab import baselines
+from flowlab.studies.digits.flows import ImageFlowConfig, VariationalDequantizer, make_image_flow
+from flowlab.studies.digits.train import DIGITS_SETTINGS, bits_per_dim_estimate, fit_digits
 
 #: model name -> (flow options, variational dequantization?)
 MODELS = {"flat_uniform": ({"multiscale": False}, False), "multiscale_uniform": ({}, False),

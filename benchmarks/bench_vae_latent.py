@@ -28,7 +28,7 @@ import tensorflow as tf
 from flowlab.flows import FlowConfig, make_flow
 from flowlab.measure import bound_tightness, heldout_points
 from flowlab.train import TrainSettings
-from flowlab.vae import ACTIVE_UNIT_THRESHOLD, VAE, fit_vae
+from flowlab.studies.vae import ACTIVE_UNIT_THRESHOLD, VAE, fit_vae
 
 #: name -> (flow prior?, KL warm-up epochs: None is fit_vae's default, a quarter)
 VARIANTS = {"vae": (False, None), "vae_no_annealing": (False, 0), "vae_flow_prior": (True, None)}

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import lms_course as course  # noqa: E402
 from flowlab import cli  # noqa: E402
-from flowlab.student import make_student_notebook  # noqa: E402
+from flowlab.grader.student import make_student_notebook  # noqa: E402
 
 
 def _notebooks(lab: str, folder: Path) -> tuple[Path, bytes, bytes]:
@@ -116,7 +116,7 @@ def _gradescope_course(folder: Path, reference: Path, answer: bytes, handout: by
     offset without a colon, a notebook in a GitHub-style subfolder beside a scratch one, a PDF only."""
     import json
 
-    from flowlab import gradescope
+    from flowlab.grader import gradescope
 
     due = "2025-12-01T23:59:00.000000-08:00"
     cases = {"on time": ("2025-12-01T20:00:00.000000-08:00", None, {"lab.ipynb": answer}),

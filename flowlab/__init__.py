@@ -6,6 +6,14 @@ which the lab's code and TFP's AutoregressiveNetwork need.
 ``import flowlab`` itself is light: it checks the installed versions and sets
 ``TF_USE_LEGACY_KERAS``, but imports neither TensorFlow nor pyplot. The names below
 load their module on first use (``flowlab.plots``, ``flowlab.make_moons``, ...).
+
+The package holds three products: the lab's core at the top (data, flows, train, measure, plots,
+anatomy, io, bijectivity, lab_runs), the studies beside it (:mod:`flowlab.studies`: VAE, GAN,
+reverse KL, the model comparison, continuous flows' training, the digits), and the grader
+(:mod:`flowlab.grader`: the notebook's checks, the hand-out, grading, gradebooks, Gradescope,
+LMS files), driven by the ``flowlab`` command (:mod:`flowlab.cli`). The modules' old flat names
+(``flowlab.checks``, ``flowlab.vae``, ``python -m flowlab.verdict``, ...) still import the same
+modules: :mod:`flowlab._moved` holds the table.
 """
 
 from __future__ import annotations
@@ -13,7 +21,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flowlab._keras import KerasSetupError, select_keras2
+from flowlab import _moved
+
+_moved.install()  # first: the old flat names (flowlab.checks, ...) import their moved modules
+
+from flowlab._keras import KerasSetupError, select_keras2  # noqa: E402
 
 select_keras2()
 
@@ -33,9 +45,11 @@ _NAMES = {
     "save_flow": "flowlab.io",
     "load_flow": "flowlab.io",
 }
-#: Submodules reachable as attributes of the package, imported on first use.
+#: Submodules reachable as attributes of the package, imported on first use (a moved module by
+#: its old name too, e.g. ``flowlab.checks``: the same module as ``flowlab.grader.checks``).
 _SUBMODULES = ("data", "flows", "plots", "train", "io", "measure", "checks", "student", "grade",
-               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl", "bijectivity", "lab_runs")
+               "spline", "anatomy", "cli", "vae", "gan", "reverse_kl", "bijectivity", "lab_runs",
+               "studies", "grader")
 
 __all__ = ["KerasSetupError", "TrainingDiverged", "FlowConfig", "TrainSettings", "data", "flows",
            "plots", "train", "bijectivity", "make_moons", "moons_log_prob", "moons_entropy", "make_flow", "fit",

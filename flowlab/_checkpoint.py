@@ -1,5 +1,5 @@
 """The checkpoint beside a saved flow's configuration, shared by :mod:`flowlab.io` (the moons'
-flows) and :mod:`flowlab.image_io` (the digits flows): where the weights go, the check that they
+flows) and :mod:`flowlab.studies.digits.io` (the digits flows): where the weights go, the check that they
 are there, and a read that accounts for every variable or says what does not fit."""
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def curve_nodes(noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes on both half circles, shape ``(2 * m, 2)``, and the
     log of their weights (each curve's weights sum to 1/2): at least four nodes
     per noise standard deviation of arc length: the quadrature of the exact density, shared by
-    :func:`moons_log_prob` and :func:`flowlab.reverse_kl.moons_log_prob_tf`.
+    :func:`moons_log_prob` and :func:`flowlab.studies.reverse_kl.moons_log_prob_tf`.
 
     Example:
         >>> nodes, log_weights = curve_nodes(0.05)

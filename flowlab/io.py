@@ -1,7 +1,7 @@
 """Save a trained flow to a folder and load it back with identical ``log_prob``: the moons'
 flows (:func:`save_flow`) and the digits flows with their dequantizer (:func:`save_image_flow`).
 
-The digits flows are a study beyond the lab: their save and load live in :mod:`flowlab.image_io`
+The digits flows are a study beyond the lab: their save and load live in :mod:`flowlab.studies.digits.io`
 and are looked up from here on first use, so the lab's core imports no study.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["save_flow", "load_flow", "save_image_flow", "load_image_flow"]
 _CONFIG = "flow_config.json"
 
 #: Names of this module that a study defines -> that study's module, imported on first use.
-_STUDY_NAMES = {"save_image_flow": "flowlab.image_io", "load_image_flow": "flowlab.image_io"}
+_STUDY_NAMES = {"save_image_flow": "flowlab.studies.digits.io", "load_image_flow": "flowlab.studies.digits.io"}
 
 
 def save_flow(flow: Flow, directory: str | Path) -> Path:

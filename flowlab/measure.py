@@ -459,7 +459,7 @@ IWAE_KS = (1, 10, 100, 1000)
 
 def likelihood_bounds(model: object, noise: float = 0.05, n_samples: int = 10_000, seed: int = 2024,
                       ks: Sequence[int] = IWAE_KS, bound_seed: int = 0) -> dict[str, float]:
-    """Upper bounds on a latent-variable model's held-out NLL (e.g. a :class:`flowlab.vae.VAE`:
+    """Upper bounds on a latent-variable model's held-out NLL (e.g. a :class:`flowlab.studies.vae.VAE`:
     anything with ``elbo(x, seed)`` and ``iwae_bound(x, k, seed)``), on the points
     :func:`evaluate` uses (``heldout_points(noise, n_samples, seed)``), and the upper bounds on
     the KL divergence from the truth they imply (bound minus the exact NLL, point by point).
@@ -499,13 +499,13 @@ def likelihood_bounds(model: object, noise: float = 0.05, n_samples: int = 10_00
 def bound_tightness(model: object, noise: float = 0.05, n_samples: int = 10_000, seed: int = 2024,
                     ks: Sequence[int] = IWAE_KS, lim: float = 6.0, n: int = 200) -> dict[str, float]:
     """:func:`likelihood_bounds` and the model's exact NLL on the same held-out points, summed on
-    a latent grid (``model.grid_nll(x, lim, n)``, e.g. a :class:`flowlab.vae.VAE`), with each
+    a latent grid (``model.grid_nll(x, lim, n)``, e.g. a :class:`flowlab.studies.vae.VAE`), with each
     bound's tightness: the bound minus that NLL (``tightness_elbo``, ``tightness_{k}``), in nats.
     Adds ``grid_nll`` (and ``grid_nll_se``), ``grid_kl`` (its KL from the truth: grid NLL minus
     the entropy on the same points) and ``grid_prior_mass`` (the prior's mass on the grid).
 
     Example:
-        >>> from flowlab.vae import VAE
+        >>> from flowlab.studies.vae import VAE
         >>> out = bound_tightness(VAE(hidden_units=(8,)), n_samples=50, ks=(1, 10), n=50)
         >>> sorted(key for key in out if key.startswith("tightness"))
         ['tightness_1', 'tightness_10', 'tightness_elbo']

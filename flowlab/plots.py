@@ -305,7 +305,7 @@ def plot_points_over_density(points: np.ndarray, density: tfd.Distribution | Log
 def plot_paths(paths: np.ndarray, title: str, ax: plt.Axes | None = None, lim: float | Sequence[float] | None = 3.0,
                names: tuple[str, str] = ("$x_1$", "$x_2$")) -> plt.Axes:
     """Paths of points through time, shape ``(steps + 1, n, 2)`` (a continuous flow's, from
-    :func:`flowlab.flow_matching.euler_paths`): grey lines, their starts (noise) blue, their ends orange."""
+    :func:`flowlab.studies.flow_matching.euler_paths`): grey lines, their starts (noise) blue, their ends orange."""
     paths = np.asarray(paths, dtype=np.float64)
     if paths.ndim != 3 or paths.shape[-1] != 2 or paths.shape[0] < 2:
         raise ValueError(f"paths must have shape (steps + 1, n, 2) with at least 2 times, got {paths.shape}")

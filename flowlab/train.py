@@ -301,8 +301,8 @@ def run_training(model: tf.keras.Model, batches: tf.data.Dataset, settings: Trai
     ``loss`` the model logs), a :class:`ProgressPrinter` when ``progress``, and Grappler off while
     it runs when ``settings.deterministic``. ``validation`` (inputs, labels), if given, is scored
     after every epoch as ``val_loss``. :func:`fit`, the VAE, GAN and reverse-KL trainers
-    (:mod:`flowlab.vae`, :mod:`flowlab.gan`, :mod:`flowlab.reverse_kl`) and the digits flows'
-    (:mod:`flowlab.image_train`) all call it.
+    (:mod:`flowlab.studies.vae`, :mod:`flowlab.studies.gan`, :mod:`flowlab.studies.reverse_kl`) and the digits flows'
+    (:mod:`flowlab.studies.digits.train`) all call it.
 
     Raises:
         TrainingDiverged: if an epoch's loss is NaN or infinite.

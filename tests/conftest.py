@@ -67,7 +67,7 @@ def mini_reference(tmp_path_factory) -> Path:
     tests that write to their reference build their own."""
     import nbformat
 
-    from flowlab.student import make_student_notebook
+    from flowlab.grader.student import make_student_notebook
 
     mini = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
     path = tmp_path_factory.mktemp("mini_reference") / "reference.ipynb"

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowlab.grade_records import Grade, Job, Reference
+from flowlab.grader.records import Grade, Job, Reference
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def write_csv(path: Path, rows: list[list[str]], separator: str) -> Path:
 
 
 def fake_grade_job(job: Job, progress: Callable[[str], None] | None = None) -> Grade:
-    """Stands in for the notebook runner (the signature of :func:`flowlab.grade.grade_job`): ``SCORE=n``
+    """Stands in for the notebook runner (the signature of :func:`flowlab.grader.grade.grade_job`): ``SCORE=n``
     passes the reference's first n checks; ``progress`` hears that it ran."""
     if progress is not None:
         progress("graded by the stand-in")

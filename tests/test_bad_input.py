@@ -11,9 +11,10 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlab import _validate, flows, measure, spline
+from flowlab import _validate, flows, measure
+from flowlab.flows import spline
 from flowlab.flows import FlowConfig, make_flow
-from flowlab.image_flows import ImageFlowConfig, VariationalDequantizer
+from flowlab.studies.digits.flows import ImageFlowConfig, VariationalDequantizer
 
 
 def _small_flow(ndim: int = 2):

@@ -1,6 +1,6 @@
-"""Every branch of flowlab.checks, in-process, on small hand-built notebook namespaces.
+"""Every branch of flowlab.grader.checks, in-process, on small hand-built notebook namespaces.
 
-Each check gets a namespace holding a right answer (``flowlab.checks.run`` prints one ``OK: ...``
+Each check gets a namespace holding a right answer (``flowlab.grader.checks.run`` prints one ``OK: ...``
 line) and then, one at a time, the wrong answers each of its branches is there to catch (it
 raises CheckFailed saying so, and prints nothing).
 
@@ -33,8 +33,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from sklearn import datasets
 
-from flowlab import checks
-from flowlab.checks import CheckFailed
+from flowlab.grader import checks
+from flowlab.grader.checks import CheckFailed
 from flowlab.data import moons_log_prob
 from flowlab.flows import SoftClampedLogScale
 
@@ -771,7 +771,7 @@ def test_the_training_check_says_where_the_flow_stands_on_stderr(fitted, capsys)
 def test_the_lab_notebook_tags_every_registered_check_with_its_points():
     import nbformat
 
-    from flowlab.student import check_name
+    from flowlab.grader.student import check_name
 
     solution = nbformat.read("notebooks/normalizing_flows.ipynb", as_version=4)
     tagged = {check_name(cell): cell.metadata["flowlab"]["points"] for cell in solution.cells if check_name(cell)}

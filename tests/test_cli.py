@@ -11,7 +11,7 @@ import pytest
 
 from flowlab import cli, evaluate, load_flow, train
 from flowlab.flows import FlowConfig
-from flowlab.image_flows import ImageFlowConfig
+from flowlab.studies.digits.flows import ImageFlowConfig
 
 TINY = ["train", "--epochs", "2", "--samples", "400", "--layers", "1", "--hidden-units", "8",
         "--batch-size", "100"]
@@ -298,8 +298,8 @@ DIGITS_TINY = ["train", "--data", "digits", "--epochs", "1", "--couplings", "1,1
 
 @pytest.mark.slow
 def test_train_digits_json_writes_metrics_figures_and_flow(tmp_path, capsys):
-    from flowlab.digits import load_digit_splits
-    from flowlab.image_train import bits_per_dim_estimate
+    from flowlab.studies.digits.data import load_digit_splits
+    from flowlab.studies.digits.train import bits_per_dim_estimate
     from flowlab.io import load_image_flow
 
     out = tmp_path / "digits"

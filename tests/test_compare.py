@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from flowlab import cli
-from flowlab.compare import HEADLINE, MODELS, Trained, score_model, summarize
+from flowlab.studies.compare import HEADLINE, MODELS, Trained, score_model, summarize
 
 
 def _scores(log_p: float, nll: float | None, diverged: bool = False, collapse: bool = False) -> dict:
@@ -45,8 +45,8 @@ def test_a_diverged_model_is_a_counted_failure_with_no_numbers():
 
 def test_parameters_count_every_trained_number_of_each_kind_of_model():
     from flowlab.flows import FlowConfig, make_flow
-    from flowlab.gan import GAN
-    from flowlab.vae import VAE
+    from flowlab.studies.gan import GAN
+    from flowlab.studies.vae import VAE
 
     # Dense 2->8 has 24 numbers; the encoder and decoder add 8->4 (36), the generator 8->2 (18)
     # and the discriminator 8->1 (9); the one-layer MAF of 4 hidden units has 32

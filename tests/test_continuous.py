@@ -1,4 +1,4 @@
-"""The continuous flow (flowlab.continuous) and its two trainings (flowlab.flow_matching): the
+"""The continuous flow (flowlab.flows.continuous) and its two trainings (flowlab.studies.flow_matching): the
 instantaneous change of variables against a discrete chain, normalization, the flow-matching loss
 where its answer is known, the two traces, reproducibility, and the command line."""
 
@@ -13,10 +13,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from flowlab import cli, measure
-from flowlab.continuous import CNF, ODESolve, Trace, VelocityField, cnf_of, count_evaluations
+from flowlab.flows.continuous import CNF, ODESolve, Trace, VelocityField, cnf_of, count_evaluations
 from flowlab.data import make_moons
-from flowlab.flow_matching import (CNF_CONFIG, FlowMatching, euler_paths, fit_matching, matching_loss, ot_pairing,
-                                   straightness, train_cnf, with_solver)
+from flowlab.studies.flow_matching import (CNF_CONFIG, FlowMatching, euler_paths, fit_matching, matching_loss,
+                                           ot_pairing, straightness, train_cnf, with_solver)
 from flowlab.flows import FlowConfig, make_flow
 from flowlab.io import load_flow, save_flow
 from flowlab.train import TrainSettings

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import bijectivity, flows, image_flows
+from flowlab import bijectivity, flows
+from flowlab.studies.digits import flows as image_flows
 from flowlab.flows import FlowConfig, make_flow
 
 tfb, tfd = tfp.bijectors, tfp.distributions

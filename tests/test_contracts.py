@@ -7,7 +7,7 @@ wheel: they are used where importable and written out here otherwise.
 
 The cases come from the registries: every flow family of :data:`flowlab.flows.FAMILIES` (and a
 variant with each of its boolean options switched on), every coupling transform of the digits
-flows (:data:`flowlab.image_flows.COUPLINGS`), and each bijector layer class flowlab defines, with
+flows (:data:`flowlab.studies.digits.flows.COUPLINGS`), and each bijector layer class flowlab defines, with
 the lab's ``MySinh``. A family joins by registering; a new bijector class must get a factory in
 :data:`LAYERS` (:func:`test_every_flowlab_bijector_class_has_a_case` says so).
 """
@@ -24,7 +24,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import flows, image_flows
+from flowlab import flows
+from flowlab.studies.digits import flows as image_flows
 from flowlab.flows import FlowConfig, make_flow
 
 tfb, tfd = tfp.bijectors, tfp.distributions

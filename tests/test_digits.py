@@ -1,4 +1,4 @@
-"""flowlab.digits: the split, bits per dimension, dequantization and the baselines, against
+"""flowlab.studies.digits.data: the split, bits per dimension, dequantization and the baselines, against
 closed forms and brute force."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowlab import digits
+from flowlab.studies.digits import data as digits
 from flowlab.data import Estimate
 
 

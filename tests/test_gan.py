@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from flowlab import gan, measure, train
+from flowlab import measure, train
+from flowlab.studies import gan
 from flowlab.data import make_moons
 
 SHORT = train.TrainSettings(epochs=4, batch_size=128, learning_rate=1e-3, seed=1, steps_per_execution=1)

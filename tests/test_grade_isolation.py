@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowlab.grade import Job, flowlab_sources, grade_job
-from flowlab.student import make_student_notebook
+from flowlab.grader.grade import Job, flowlab_sources, grade_job
+from flowlab.grader.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 
@@ -53,7 +53,7 @@ def test_detached_processes_do_not_outlive_the_grading(tmp_path, how):
 @pytest.mark.slow
 def test_an_interrupted_class_run_ends_its_running_notebooks_at_once(tmp_path, mini_reference):
     """Ctrl-C (or `kill`) on the grader: the notebooks still running end now, not at their timeout."""
-    from flowlab.grade import grade_all
+    from flowlab.grader.grade import grade_all
 
     hanging = nbformat.read(str(MINI), as_version=4)
     hanging.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(3600)"))
@@ -76,22 +76,24 @@ def test_an_interrupted_class_run_ends_its_running_notebooks_at_once(tmp_path, m
 def test_the_private_copy_holds_subpackages_read_only(tmp_path):
     """Each submission imports a private, read-only copy of flowlab: a subpackage flowlab gains
     must be in it too, or the kernel would import it from elsewhere (or not at all)."""
-    from flowlab.grade_run import _lay_out
+    from flowlab.grader.run import _lay_out
 
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
-    for name in ("__init__.py", "_nbval_plugin.py", "sub/__init__.py", "sub/part.py"):
+    (package / "grader").mkdir()
+    for name in ("__init__.py", "grader/_nbval_plugin.py", "sub/__init__.py", "sub/part.py"):
         (package / name).write_text(f"# {name}\n")
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "stale.py").write_text("")
     sources = flowlab_sources(package)
-    assert [name for name, _ in sources] == ["__init__.py", "_nbval_plugin.py", "sub/__init__.py", "sub/part.py"]
+    assert [name for name, _ in sources] == ["__init__.py", "grader/_nbval_plugin.py", "sub/__init__.py",
+                                             "sub/part.py"]
     work = tmp_path / "work"
     work.mkdir()
     copy = _lay_out(work, Job("lab.ipynb", b"{}", "{}", sources, timeout=30))
     assert (copy / "sub" / "part.py").read_text() == "# sub/part.py\n"
     assert not os.access(copy / "sub" / "part.py", os.W_OK) or os.geteuid() == 0
     assert (copy / "sub").stat().st_mode & 0o777 == 0o555
-    from flowlab.grade_run import remove
+    from flowlab.grader.run import remove
     remove(work)  # the read-only copy is still removable
     assert not work.exists()

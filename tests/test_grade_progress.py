@@ -1,4 +1,4 @@
-"""flowlab.grade_progress: what `flowlab check` shows while the notebook runs, from the records the
+"""flowlab.grader.progress: what `flowlab check` shows while the notebook runs, from the records the
 grader's plugin writes as each cell finishes; and `flowlab check` on the small lab of tests/data."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlab.grade_progress import CellProgress
+from flowlab.grader.progress import CellProgress
 
 #: Code cells of a small notebook, in order: (id, check name or None).
 CELLS = [("setup", None), ("data", None), ("check-moons_data", "moons_data"), ("zdist", None),
@@ -121,7 +121,7 @@ def _class_of_text_files(folder: Path) -> list[Path]:
 
 def _with_cell_lines(monkeypatch) -> None:
     """grade_job as before, after telling its progress one finished check, as CellProgress would."""
-    from flowlab import grade
+    from flowlab.grader import grade
 
     real = grade.grade_job
 
@@ -133,7 +133,7 @@ def _with_cell_lines(monkeypatch) -> None:
 
 
 def test_grade_all_tells_running_each_notebook_start_and_its_cells(tmp_path, mini_reference, monkeypatch):
-    from flowlab.grade import grade_all
+    from flowlab.grader.grade import grade_all
 
     _with_cell_lines(monkeypatch)
     paths, heard = _class_of_text_files(tmp_path / "class"), []
@@ -150,7 +150,7 @@ def test_grade_all_on_an_executor_does_not_call_running(tmp_path, mini_reference
     """Another executor's workers may be other processes: no lines from there."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from flowlab.grade import grade_all
+    from flowlab.grader.grade import grade_all
 
     heard = []
     with ThreadPoolExecutor(1) as executor:

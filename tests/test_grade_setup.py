@@ -13,9 +13,11 @@ import nbformat
 import pytest
 from packaging.requirements import Requirement
 
-from flowlab import _grade_setup, cli, cli_grading
-from flowlab.grade import Job, flowlab_sources, grade_job
-from flowlab.student import make_student_notebook
+from flowlab import cli
+from flowlab.grader import _setup as _grade_setup
+from flowlab.cli import grading as cli_grading
+from flowlab.grader.grade import Job, flowlab_sources, grade_job
+from flowlab.grader.student import make_student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "notebooks" / "normalizing_flows.ipynb"
@@ -58,8 +60,8 @@ def no_grading(monkeypatch):
     """Fail the test if any notebook would be graded."""
     def refuse(*args, **kwargs):
         raise AssertionError("a notebook was graded although the runner is missing")
-    monkeypatch.setattr("flowlab.grade.grade_notebook", refuse)
-    monkeypatch.setattr("flowlab.grade.grade_all", refuse)
+    monkeypatch.setattr("flowlab.grader.grade.grade_notebook", refuse)
+    monkeypatch.setattr("flowlab.grader.grade.grade_all", refuse)
 
 
 def _named_requirement(message: str) -> Requirement:
@@ -139,7 +141,7 @@ def test_a_runner_that_runs_no_cell_is_a_crash_with_its_reason(tmp_path, monkeyp
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho '/usr/bin/python: No module named pytest' >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr("flowlab.grade_run.sys.executable", str(fake))
+    monkeypatch.setattr("flowlab.grader.run.sys.executable", str(fake))
     reference = nbformat.writes(make_student_notebook(nbformat.read(str(MINI), as_version=4)))
     grade = grade_job(Job("lab.ipynb", MINI.read_bytes(), reference, flowlab_sources(), timeout=60))
     assert grade.status == "crashed"

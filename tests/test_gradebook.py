@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from flowlab import cli
-from flowlab.grade import Grade, grade_all
-from flowlab.gradebook import GRADEBOOK, Gradebook
+from flowlab.grader.grade import Grade, grade_all
+from flowlab.grader.gradebook import GRADEBOOK, Gradebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 
@@ -125,8 +125,8 @@ def test_rows_are_sorted_whatever_order_they_were_graded_in(klass, reference, tm
 
 
 def test_a_run_without_a_late_policy_keeps_the_lateness_rows_were_given(klass, reference, tmp_path):
-    from flowlab.gradebook import Handin
-    from flowlab.late import LatePolicy, parse_time
+    from flowlab.grader.gradebook import Handin
+    from flowlab.grader.late import LatePolicy, parse_time
 
     out = tmp_path / "grades"
     handins = {"ann/lab.ipynb": Handin("s-1", parse_time("2026-12-03T00:00"))}
@@ -140,7 +140,7 @@ def test_an_interrupted_grader_ends_the_notebooks_still_running(klass, reference
     import subprocess
     import time
 
-    from flowlab import grade_run
+    from flowlab.grader import run as grade_run
 
     sleeper = subprocess.Popen(["sleep", "300"])
     with grade_run._RUNNING_LOCK:

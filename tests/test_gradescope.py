@@ -15,8 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowlab import cli, gradescope
-from flowlab.grade import Grade
+from flowlab import cli
+from flowlab.grader import gradescope
+from flowlab.grader.grade import Grade
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 ZSAMPLES, BIJECTORS = (next(i for i, c in enumerate(nbformat.read(str(MINI), as_version=4).cells) if c.id == name)

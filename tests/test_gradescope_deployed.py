@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flowlab import grade as grade_module
-from flowlab import gradescope
-from flowlab.grade import Grade
+from flowlab.grader import grade as grade_module
+from flowlab.grader import gradescope
+from flowlab.grader.grade import Grade
 
 DUE = "2025-12-01T23:59:00.000000-08:00"
 

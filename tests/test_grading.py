@@ -14,9 +14,10 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from flowlab import checks, cli
-from flowlab.grade import _failure_message, grade_notebook, write_tables
-from flowlab.student import BEGIN, PLACEHOLDER, check_name, make_student_notebook, strip_solutions
+from flowlab import cli
+from flowlab.grader import checks
+from flowlab.grader.grade import _failure_message, grade_notebook, write_tables
+from flowlab.grader.student import BEGIN, PLACEHOLDER, check_name, make_student_notebook, strip_solutions
 from tests.student_style import student_style_answer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,7 +261,7 @@ def _mutate(original: str, replacement: str) -> nbformat.NotebookNode:
 
 
 # What a fresh kernel holds before the notebook's first cell, restored between mutants in one kernel:
-# no user names, and flowlab.checks as first imported (its ledger of what earlier checks saw
+# no user names, and flowlab.grader.checks as first imported (its ledger of what earlier checks saw
 # reset, its snapshot of the checks' tools still matching them), Keras' global state cleared, the
 # notebooks folder as working directory. The notebook re-seeds NumPy, TensorFlow and `random` in its
 # first cell and re-imports the rest, which stay loaded: that is the ~10 s per mutant saved.
@@ -268,9 +269,9 @@ _RESET = f"""\
 %reset -f
 import gc, os
 import tensorflow as tf
-import flowlab.checks
-flowlab.checks.LEDGER.reset()
-assert not flowlab._check_guard.tampered(flowlab.checks._SNAPSHOT), flowlab._check_guard.tampered(flowlab.checks._SNAPSHOT)
+from flowlab.grader import _check_guard, checks
+checks.LEDGER.reset()
+assert not _check_guard.tampered(checks._SNAPSHOT), _check_guard.tampered(checks._SNAPSHOT)
 tf.keras.backend.clear_session()
 gc.collect()
 assert os.getcwd() == {str(SOLUTION.parent)!r}, os.getcwd()

@@ -15,10 +15,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from flowlab import _seal, cli
-from flowlab.grade import (Grade, Job, Reference, _prepare, _relative_names, _verdicts, flowlab_sources,
-                           grade_all, grade_job, write_feedback)
-from flowlab.student import make_student_notebook
+from flowlab import cli
+from flowlab.grader import _seal
+from flowlab.grader.grade import (Grade, Job, Reference, _prepare, _relative_names, _verdicts, flowlab_sources,
+                                  grade_all, grade_job, write_feedback)
+from flowlab.grader.student import make_student_notebook
 
 HERE = Path(__file__).resolve().parent
 MINI = HERE / "data" / "mini_lab.ipynb"
@@ -85,7 +86,7 @@ def _class(folder: Path, reference: Path) -> dict[str, Path]:
         "shuffles_checks": _shuffled(),
         "moves_check": _moved(),
         "writes_grader": with_code(mini(), SETUP, "import pathlib, flowlab\n"
-                                   "target = pathlib.Path(flowlab.__file__).parent / 'checks.py'\n"
+                                   "target = pathlib.Path(flowlab.__file__).parent / 'grader' / 'checks.py'\n"
                                    "target.chmod(0o644)\ntarget.write_text(target.read_text() + '\\n# was here\\n')"),
         "writes_reference": with_code(mini(), SETUP, f"open({str(reference)!r}, 'a').write(' ')"),
         "memory_hog": with_code(mini(), SETUP, "hog = np.ones((40_000, 40_000))"),
@@ -229,7 +230,7 @@ def test_writes_to_the_grader_are_caught_and_do_not_leak(batch):
     grades = batch["grades"]
     writer = grades["writes_grader"]
     assert set(_failed(writer)) == set(CHECKS)
-    assert "changed the grader's files while it ran: checks.py" in writer.results["moons_data"]
+    assert "changed the grader's files while it ran: grader/checks.py" in writer.results["moons_data"]
     spoiler = grades["writes_reference"]  # under heavy load its kernel may start too late to write (status)
     assert any("the grader's files changed on disk during this run: reference.ipynb" in note
                for note in spoiler.notes), (spoiler.status, spoiler.notes, spoiler.results)
@@ -415,7 +416,7 @@ def chain_namespace():
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    from flowlab import checks
+    from flowlab.grader import checks
 
     tfd, tfb = tfp.distributions, tfp.bijectors
     tf.keras.utils.set_random_seed(1)
@@ -437,7 +438,7 @@ def chain_namespace():
 def test_a_faked_history_does_not_pass_training(chain_namespace, capsys):
     import tensorflow as tf
 
-    from flowlab import checks
+    from flowlab.grader import checks
 
     fake = tf.keras.callbacks.History()
     fake.set_model(chain_namespace["model"])
@@ -455,7 +456,7 @@ def test_a_faked_history_does_not_pass_training(chain_namespace, capsys):
 def test_a_swapped_td_does_not_pass(chain_namespace):
     import tensorflow_probability as tfp
 
-    from flowlab import checks
+    from flowlab.grader import checks
 
     exact = tfp.distributions.TransformedDistribution(
         tfp.distributions.MultivariateNormalDiag(loc=[0.0, 0.0]), bijector=chain_namespace["big_bijector"])
@@ -466,7 +467,7 @@ def test_a_swapped_td_does_not_pass(chain_namespace):
 
 
 def test_a_method_replaced_on_the_object_is_caught(chain_namespace):
-    from flowlab import checks
+    from flowlab.grader import checks
 
     td = chain_namespace["td"]
     td.log_prob = lambda x: np.zeros(len(x))
@@ -475,7 +476,7 @@ def test_a_method_replaced_on_the_object_is_caught(chain_namespace):
 
 
 def test_replacing_a_tool_of_the_checks_is_caught(monkeypatch):
-    from flowlab import checks
+    from flowlab.grader import checks
 
     monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
     with pytest.raises(checks.CheckFailed, match="the notebook replaced numpy.allclose"):
@@ -495,7 +496,7 @@ def test_replacing_a_tool_of_the_checks_is_caught(monkeypatch):
 def test_run_seals_its_line_only_under_grading(monkeypatch, capsys):
     import tensorflow_probability as tfp
 
-    from flowlab import checks
+    from flowlab.grader import checks
 
     namespace = {"zdist": tfp.distributions.MultivariateNormalDiag(loc=[0.0, 0.0])}
     checks.run("base_distribution", namespace)
@@ -510,7 +511,7 @@ def test_run_seals_its_line_only_under_grading(monkeypatch, capsys):
 def test_the_plugin_file_is_standalone():
     import ast
 
-    tree = ast.parse((HERE.parent / "flowlab" / "_nbval_plugin.py").read_text())
+    tree = ast.parse((HERE.parent / "flowlab" / "grader" / "_nbval_plugin.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert imported and not any(name.split(".")[0] == "flowlab" for name in imported), imported

@@ -1,4 +1,4 @@
-"""flowlab.image_flows and flowlab.image_train: the digits flows' invariants (inverse round trip,
+"""flowlab.studies.digits.flows and flowlab.studies.digits.train: the digits flows' invariants (inverse round trip,
 log-det against the autodiff Jacobian, the multi-scale permutations), the dequantization bound
 against a case whose answer is known exactly, training, and save/load."""
 
@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import image_flows
-from flowlab.digits import DIMS, load_digit_splits, uniform_dequantize
-from flowlab.image_flows import ImageFlowConfig, VariationalDequantizer, make_image_flow
-from flowlab.image_train import DequantizedBound, bits_per_dim_estimate, fit_digits, sample_images
+from flowlab.studies.digits import flows as image_flows
+from flowlab.studies.digits.data import DIMS, load_digit_splits, uniform_dequantize
+from flowlab.studies.digits.flows import ImageFlowConfig, VariationalDequantizer, make_image_flow
+from flowlab.studies.digits.train import DequantizedBound, bits_per_dim_estimate, fit_digits, sample_images
 from flowlab.train import TrainSettings
 
 tfd = tfp.distributions

@@ -59,7 +59,7 @@ def test_submodules_are_attributes_and_everything_listed_exists():
     for name in flowlab.__all__:
         assert name in dir(flowlab) and getattr(flowlab, name) is not None
     from flowlab import checks, plots  # the notebooks' own import
-    assert checks.__name__ == "flowlab.checks" and plots.__name__ == "flowlab.plots"
+    assert checks.__name__ == "flowlab.grader.checks" and plots.__name__ == "flowlab.plots"
 
 
 def test_unknown_name_is_an_attribute_error():

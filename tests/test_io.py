@@ -192,14 +192,14 @@ def test_actnorm_flow_round_trips_initialized(tmp_path):
 
 
 def test_the_digits_save_and_load_are_the_studys_looked_up_from_io():
-    """flowlab.io (the lab's core) imports no study: its image names come from flowlab.image_io on
+    """flowlab.io (the lab's core) imports no study: its image names come from flowlab.studies.digits.io on
     first use, the same functions under both names."""
-    import flowlab.image_io
+    import flowlab.studies.digits.io
     import flowlab.io
 
-    assert flowlab.io.save_image_flow is flowlab.image_io.save_image_flow
+    assert flowlab.io.save_image_flow is flowlab.studies.digits.io.save_image_flow
     from flowlab.io import load_image_flow
-    assert load_image_flow is flowlab.image_io.load_image_flow
+    assert load_image_flow is flowlab.studies.digits.io.load_image_flow
     assert {"save_image_flow", "load_image_flow"} <= set(dir(flowlab.io)) & set(flowlab.io.__all__)
     with pytest.raises(AttributeError, match="module 'flowlab.io' has no attribute 'save_image'"):
         flowlab.io.save_image  # noqa: B018

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlab import lab_notebooks
+from flowlab.grader import lab_notebooks
 from flowlab.cli import main
 
 if sys.version_info >= (3, 11):

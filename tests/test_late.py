@@ -11,11 +11,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowlab import cli, gradescope, lms
-from flowlab.grade import Grade, grade_all
-from flowlab.gradebook import Handin
-from flowlab.late import NO_POLICY, LatePolicy, parse_time, read_extensions
-from flowlab.student import make_student_notebook
+from flowlab import cli
+from flowlab.grader import gradescope
+from flowlab.grader.lms import exchange as lms
+from flowlab.grader.grade import Grade, grade_all
+from flowlab.grader.gradebook import Handin
+from flowlab.grader.late import NO_POLICY, LatePolicy, parse_time, read_extensions
+from flowlab.grader.student import make_student_notebook
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 DUE = parse_time("2026-12-01T23:59")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flowlab import cli, lms
+from flowlab import cli
+from flowlab.grader.lms import exchange as lms
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 NOT_A_NOTEBOOK = b"my answers are in the PDF"

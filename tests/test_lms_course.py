@@ -17,7 +17,7 @@ import pytest
 
 import lms_course as course
 from flowlab import cli
-from flowlab import grade as grade_module
+from flowlab.grader import grade as grade_module
 
 
 @pytest.fixture(autouse=True)

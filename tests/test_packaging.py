@@ -17,7 +17,8 @@ else:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
 
 
 def _requirement(name: str) -> Requirement:
@@ -64,3 +65,18 @@ def test_version_guard_agrees_with_declared_tensorflow_range():
 
 def test_version_guard_agrees_with_declared_tfp_range():
     assert _minors(_requirement("tensorflow-probability"), 0, 40) == [_keras.TFP_MINOR]
+
+
+def test_every_subpackage_is_a_listed_package():
+    """pyproject lists flowlab's packages one by one: a subpackage missing there would be left out
+    of the wheel (and of every student's and grader's install) without an error."""
+    package = ROOT / "flowlab"
+    on_disk = {".".join(path.parent.relative_to(ROOT).parts) for path in package.rglob("__init__.py")
+               if "__pycache__" not in path.parts}
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    assert on_disk <= listed
+    assert listed - on_disk == {"flowlab.reference", "flowlab.notebooks", "flowlab.notebooks.data"}  # data only
+
+
+def test_the_console_script_is_the_commands_main():
+    assert PROJECT["scripts"] == {"flowlab": "flowlab.cli:main"}

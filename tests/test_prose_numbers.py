@@ -114,7 +114,7 @@ def test_every_number_in_prose_is_registered(notebook):
 
 def test_a_planted_mismatch_is_caught_and_named(tmp_path):
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
-    for path in ("benchmarks/README.md", "flowlab/gan.py"):
+    for path in ("benchmarks/README.md", "flowlab/studies/gan.py"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, tmp_path / path)
     claim = next(c for c in registry.CLAIMS if c.notebook == registry.IMG and "needs" in c.prose)

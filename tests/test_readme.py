@@ -33,11 +33,18 @@ def test_the_readme_command_runs_no_packaged_reference_notebook():
     assert not [path for path in notebooks if path.startswith("flowlab/")], sorted(notebooks)
 
 
-def test_the_readme_module_table_names_every_flowlab_module():
-    """The layout table is the newcomer's map: a module added without a line there fails here."""
+def test_the_readme_layout_names_every_subpackage_and_module():
+    """The layout section is the newcomer's map: a subpackage or module added without its name
+    there fails here (each module by its name in backticks, each subpackage as its folder)."""
     readme = (ROOT / "README.md").read_text()
-    start = readme.index("| `flowlab/_keras.py`")
-    table = readme[start:readme.index("\n\n", start)]
-    modules = sorted(path.name for path in (ROOT / "flowlab").glob("*.py") if path.stem not in ("__init__", "__main__"))
-    assert len(modules) > 30
-    assert [name for name in modules if f"`flowlab/{name}`" not in table and f"`{name}`" not in table] == []
+    start = readme.index("## Layout")
+    layout = readme[start:readme.index("\n## ", start + 1)]
+    package = ROOT / "flowlab"
+    folders = sorted(path.parent.relative_to(package).as_posix() for path in package.rglob("__init__.py")
+                     if path.parent != package and "__pycache__" not in path.parts)
+    modules = sorted({path.stem for path in package.rglob("*.py") if "__pycache__" not in path.parts}
+                     - {"__init__", "__main__"})
+    assert len(folders) >= 5 and len(modules) > 30
+    assert [folder for folder in folders
+            if f"`{folder.rsplit('/', 1)[-1]}/`" not in layout and f"`flowlab/{folder}/`" not in layout] == []
+    assert [name for name in modules if f"`{name}`" not in layout and f"`flowlab/{name}.py`" not in layout] == []

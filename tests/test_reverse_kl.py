@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flowlab import reverse_kl, train
+from flowlab import train
+from flowlab.studies import reverse_kl
 from flowlab.data import make_moons, moons_log_prob
 from flowlab.flows import FlowConfig, make_flow
 

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import flows, spline
+from flowlab import flows
+from flowlab.flows import spline
 from flowlab.flows import FlowConfig, make_flow
 
 tfb = tfp.bijectors

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flowlab import measure, train, vae
+from flowlab import measure, train
+from flowlab.studies import vae
 from flowlab.data import make_moons, moons_entropy_estimate
 from flowlab.flows import FlowConfig, make_flow
 

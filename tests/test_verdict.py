@@ -16,10 +16,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab import verdict
+from flowlab.grader import verdict
 from flowlab.flows import SoftClampedLogScale
-from flowlab.grade import grade_notebook
-from flowlab.student import check_name
+from flowlab.grader.grade import grade_notebook
+from flowlab.grader.student import check_name
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_saving_outside_grading_does_nothing(monkeypatch):
 def test_the_training_verdict_has_one_bound_and_one_list_of_activations(tmp_path, monkeypatch):
     """The kernel's training check and the grader's outside verdict read one MAX_KL; the outside
     verdict rebuilds every activation flowlab's flows take (gelu included, as flows.ACTIVATIONS)."""
-    from flowlab import checks
+    from flowlab.grader import checks
     from flowlab.flows import ACTIVATIONS
 
     assert checks.MAX_KL is verdict.MAX_KL
@@ -117,7 +117,9 @@ def test_the_training_verdict_has_one_bound_and_one_list_of_activations(tmp_path
 def test_taking_the_grading_environment_is_a_call_not_an_import(monkeypatch):
     """Importing checks and verdict leaves the environment alone; the grader's start-up file takes
     the key and the artifact's path out of it, before any cell runs, by calling them."""
-    from flowlab import _seal, checks, grade_run
+    from flowlab.grader import _seal
+    from flowlab.grader import checks
+    from flowlab.grader import run as grade_run
 
     monkeypatch.setattr(checks, "_KEY", None)
     monkeypatch.setattr(verdict, "_ARTIFACT", None)
@@ -130,7 +132,8 @@ def test_taking_the_grading_environment_is_a_call_not_an_import(monkeypatch):
     assert checks.take_grading_key() is False and checks._KEY == "k3y"  # a second call keeps what was taken
     assert verdict.take_artifact_path() is None and verdict._ARTIFACT == "/work/verdict/training.npz"
     startup = inspect.getsource(grade_run._lay_out)
-    assert "flowlab.checks.take_grading_key()" in startup and "flowlab.verdict.take_artifact_path()" in startup
+    assert "flowlab.grader.checks.take_grading_key()" in startup
+    assert "flowlab.grader.verdict.take_artifact_path()" in startup
 
 
 @pytest.mark.parametrize("module", ["checks", "verdict"])
@@ -138,7 +141,7 @@ def test_importing_checks_or_verdict_changes_no_environment(module):
     """No statement at a module's top level touches os.environ (the functions above do, when called)."""
     import importlib
 
-    tree = ast.parse(Path(importlib.import_module(f"flowlab.{module}").__file__).read_text())
+    tree = ast.parse(Path(importlib.import_module(f"flowlab.grader.{module}").__file__).read_text())
     top_level = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
     assert not [ast.unparse(node) for node in top_level if "environ" in ast.unparse(node)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowlab.student import check_name
+from flowlab.grader.student import check_name
 
 pytestmark = pytest.mark.slow
 
@@ -76,9 +76,18 @@ def test_wheel_ships_the_reference_and_not_the_solution(wheel):
     assert not any(name.endswith("normalizing_flows.ipynb") for name in names)  # students install it
 
 
+def test_wheel_ships_every_module_of_every_subpackage(wheel):
+    """The subpackages (flows, studies, grader, cli) are in the wheel, every module of them."""
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("flowlab/") and name.endswith(".py")}
+    package = ROOT / "flowlab"
+    assert shipped == {path.relative_to(ROOT).as_posix() for path in package.rglob("*.py")
+                       if "__pycache__" not in path.parts}
+
+
 def test_wheel_ships_the_notebooks_the_handout_points_to(wheel):
     """flowlab.notebooks is notebooks/ itself: the same bytes, and the solution not among them."""
-    from flowlab.lab_notebooks import DATA, NOTEBOOKS
+    from flowlab.grader.lab_notebooks import DATA, NOTEBOOKS
 
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name.removeprefix("flowlab/notebooks/") for name in archive.namelist()
@@ -91,7 +100,7 @@ def test_wheel_ships_the_notebooks_the_handout_points_to(wheel):
 def test_notebooks_copies_them_out_of_the_installed_wheel(installed, tmp_path):
     """`flowlab notebooks DIR` from the wheel alone: the hand-out and the notebooks it points to, with
     their data; a second run without --force changes nothing and says how to overwrite."""
-    from flowlab.lab_notebooks import DATA, NOTEBOOKS
+    from flowlab.grader.lab_notebooks import DATA, NOTEBOOKS
 
     result = _run([str(installed / "flowlab"), "notebooks", "lab"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -104,7 +113,7 @@ def test_notebooks_copies_them_out_of_the_installed_wheel(installed, tmp_path):
 
 def test_installed_reference_is_the_repositorys(installed, work):
     result = _run([str(installed / "python"), "-c",
-                   "import flowlab, flowlab._grade_setup as s; print(flowlab.__file__); print(s.REFERENCE)"],
+                   "import flowlab, flowlab.grader._setup as s; print(flowlab.__file__); print(s.REFERENCE)"],
                   cwd=work)
     assert result.returncode == 0, result.stderr
     package, reference = result.stdout.split()
