@@ -12,6 +12,8 @@ scikit-learn, the chain of 3 x [MAF(128, 128, relu) + Permute] built from TFP's 
 - ``stream``: ``lab`` fed by ``flowlab.train.batch_stream`` (full batches only, stateless shuffle);
 - ``sheet``: the sheet's literal settings (Adam's constant 1e-3, Keras' default batches of 32).
 
+- ``flowinit``: the chain built by ``flowlab.flows.maf_chain(seed=seed)`` (the same layers and bound,
+  flowlab's seeded Glorot initializers) instead of the lab's unseeded networks;
 - ``reseed``: seeded as the notebook is since issue 34: ``set_random_seed(seed)`` again right before
   the data are drawn, before the chain's weights are made (built at once) and before ``fit``; the
   notebook's own run is seed 0 of ``bounded+reseed+warm10``.
@@ -40,31 +42,51 @@ import sklearn.datasets as datasets
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from flowlab.flows import SoftClampedLogScale
+from flowlab.flows import SoftClampedLogScale, maf_chain
 from flowlab.train import TrainSettings, batch_stream, learning_rate_schedule
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 EPOCHS, BATCH, PEAK, N = 80, 128, 3e-3, 10_000
 
 
-def lab_flow(bounded: bool) -> tfd.TransformedDistribution:
-    """The lab's chain, unseeded initializers (the global seed decides)."""
+def lab_flow(bound: float | None) -> tfd.TransformedDistribution:
+    """The lab's chain, unseeded initializers (the global seed decides); log-scales soft-bounded to
+    ``(-bound, bound)`` unless ``bound`` is None."""
     bijectors = []
     for _ in range(3):
         anet = tfb.AutoregressiveNetwork(params=2, hidden_units=[128, 128], activation="relu")
-        bijectors += [tfb.MaskedAutoregressiveFlow(SoftClampedLogScale(anet) if bounded else anet), tfb.Permute([1, 0])]
+        network = anet if bound is None else SoftClampedLogScale(anet, bound=bound)
+        bijectors += [tfb.MaskedAutoregressiveFlow(network), tfb.Permute([1, 0])]
     return tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=[0.0, 0.0]), tfb.Chain(bijectors))
 
 
-LEVERS = ("lab", "warm10", "bounded", "stream", "sheet", "reseed")
+LEVERS = ("lab", "warm10", "bounded", "stream", "sheet", "reseed", "flowinit")
+# levers with a value, ``name=value``: the batch size, the peak rate, the warm-up epochs, the bound on
+# the log-scales (implies ``bounded``) and Adam's gradient-norm clip
+VALUED = {"batch": int, "peak": float, "warm": int, "bound": float, "clip": float}
 
 
 def levers(recipe: str) -> set[str]:
-    """The levers of a recipe name such as ``bounded+warm10``."""
+    """The levers of a recipe name such as ``bounded+warm10`` or ``bounded+batch=64``."""
     chosen = set(recipe.split("+"))
-    if not chosen <= set(LEVERS):
-        raise argparse.ArgumentTypeError(f"recipe levers must be among {', '.join(LEVERS)}, got {recipe!r}")
+    for lever in chosen:
+        name, _, value = lever.partition("=")
+        if (not value and name not in LEVERS) or (value and name not in VALUED):
+            raise argparse.ArgumentTypeError(
+                f"recipe levers must be among {', '.join(LEVERS)} or name=value with name among "
+                f"{', '.join(VALUED)}, got {lever!r} in {recipe!r}")
+        if value:
+            VALUED[name](value)  # refuses a value of the wrong type
     return chosen
+
+
+def valued(chosen: set[str], name: str, default):
+    """The value of lever ``name`` in ``chosen`` (``batch=64`` -> 64), else ``default``."""
+    for lever in chosen:
+        key, _, value = lever.partition("=")
+        if key == name and value:
+            return VALUED[name](value)
+    return default
 
 
 def train(recipe: str, seed: int) -> tuple[tfd.Distribution, float, float]:
@@ -74,17 +96,24 @@ def train(recipe: str, seed: int) -> tuple[tfd.Distribution, float, float]:
     data = datasets.make_moons(N, noise=0.05)[0].astype(np.float32)
     if "reseed" in chosen:
         tf.keras.utils.set_random_seed(seed)
-    td = lab_flow(bounded="bounded" in chosen)
+    bounded = "bounded" in chosen or valued(chosen, "bound", None) is not None
+    td = lab_flow(bound=valued(chosen, "bound", 3.0) if bounded else None)
+    if "flowinit" in chosen:  # flowlab's own chain: the same layers, its seeded initializers
+        td = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=[0.0, 0.0]), maf_chain(seed=seed))
     if "reseed" in chosen:
         td.log_prob(tf.zeros((1, 2)))  # the weights drawn now
     x = tf.keras.Input(shape=(2,), dtype=tf.float32)
     model = tf.keras.Model(x, td.log_prob(x))
-    batch = 32 if "sheet" in chosen else BATCH
+    batch = 32 if "sheet" in chosen else valued(chosen, "batch", BATCH)
     steps_per_epoch = N // batch if "stream" in chosen else int(np.ceil(N / batch))
     steps = EPOCHS * steps_per_epoch
-    warmup = steps // 8 if "warm10" in chosen else steps // EPOCHS
-    rate = 1e-3 if "sheet" in chosen else learning_rate_schedule(PEAK, total_steps=steps, warmup_steps=warmup)
-    model.compile(optimizer=tf.keras.optimizers.Adam(rate), loss=lambda _, lp: -lp, steps_per_execution=20)
+    warm_epochs = valued(chosen, "warm", EPOCHS // 8 if "warm10" in chosen else 1)
+    warmup = warm_epochs * steps // EPOCHS
+    peak = valued(chosen, "peak", PEAK)
+    rate = 1e-3 if "sheet" in chosen else learning_rate_schedule(peak, total_steps=steps, warmup_steps=warmup)
+    clip = valued(chosen, "clip", None)
+    optimizer = tf.keras.optimizers.Adam(rate) if clip is None else tf.keras.optimizers.Adam(rate, global_clipnorm=clip)
+    model.compile(optimizer=optimizer, loss=lambda _, lp: -lp, steps_per_execution=20)
     if "reseed" in chosen:
         tf.keras.utils.set_random_seed(seed)
     start = time.perf_counter()

@@ -29,3 +29,17 @@ def test_measured_kl_is_what_the_benchmark_stored():
     for key, recipe in (("notebook", lab_runs.NOTEBOOK_RECIPE), ("sheet", lab_runs.SHEET_RECIPE)):
         runs = stored[recipe]
         assert lab_runs.MEASURED_KL[key] == (runs["seeds"], *(round(runs[k], 4) for k in ("median_kl", "min_kl", "max_kl")))
+
+
+def test_the_notebooks_seed_is_the_median_run_of_its_recipe():
+    """The lab's stored run is a typical one: ``lab_seed`` (set in its data cell) is the seed whose
+    measured KL ranks at the median (the lower of the two middle runs of ten) of the notebook's recipe,
+    as the data cell says; re-measuring the recipe without updating the seed fails here."""
+    import re
+
+    notebook = json.loads((ROOT / "notebooks" / "normalizing_flows.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    seeds = [int(m) for source in sources for m in re.findall(r"^lab_seed = (\d+)$", source, re.M)]
+    stored = json.loads((ROOT / "notebooks" / "data" / "lab_recipe_seeds.json").read_text())
+    runs = sorted((row["kl"], row["seed"]) for row in stored["rows"] if row["recipe"] == lab_runs.NOTEBOOK_RECIPE)
+    assert len(runs) == 10 and seeds == [runs[(len(runs) - 1) // 2][1]]

@@ -50,10 +50,31 @@ def value(source: Source, root: Path, notebook: str) -> float:
         return float(first_group(source.pattern, text, f"{notebook} cell {source.cell}").replace(",", ""))
     if isinstance(source, Text):
         return float(first_group(source.pattern, (root / source.path).read_text(), source.path))
-    node = json.loads((root / source.path).read_text())
-    for key in source.key.split("."):
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    return float(node)
+    return float(dotted(json.loads((root / source.path).read_text()), source.key))
+
+
+def dotted(node, key: str):
+    """``node[a][b]...`` for ``key`` "a.b...", where a key may itself contain dots ("above_0.07"):
+    at each level the longest dotted prefix that is a key wins.
+
+    Example:
+        >>> dotted({"r": {"above_0.07": 3}, "l": [5, 6]}, "r.above_0.07"), dotted({"l": [5, 6]}, "l.1")
+        (3, 6)
+    """
+    parts = key.split(".")
+    while parts:
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if isinstance(node, list) and end == 1:
+                node = node[int(name)]
+                break
+            if isinstance(node, dict) and name in node:
+                node = node[name]
+                break
+        else:
+            raise KeyError(f"{key!r}: no key {parts[0]!r} here")
+        parts = parts[end:]
+    return node
 
 
 def matches(written: str, actual: float, digits: int | None) -> bool:
