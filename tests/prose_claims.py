@@ -98,6 +98,8 @@ _K1000 = r"\n{}\s+(?:\S+\s+){{5}}(\S+)"
 _BOUNDS = r"\n{}\s.*?bound minus NLL\s+(?:\S+\s+){{{}}}(\S+)"
 
 FLAT, MULTI, VARIATIONAL = "one scale, uniform", "multi-scale, uniform", "multi-scale, variational"
+#: the one-scale flow as wide as the multi-scale one (61 channels), its rows added to the stored seeds
+WIDE = "one scale, wide, uniform"
 
 CLAIMS: tuple[Claim, ...] = (
     # vae_gan_flow.ipynb
@@ -161,6 +163,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(IMG, "10854f4f", r"\((0\.\d+) on the weighted", Difference(_table(FLAT, 2), _table(MULTI, 2))),
     Claim(IMG, "10854f4f", r"parameters \(([\d,]+) against", Output("372af5fd", r"trainable parameters: ([\d,]+)"), -3),
     Claim(IMG, "10854f4f", r"against ([\d,]+)\)", Stored(THREE, "rows.2.parameters"), -3),
+    Claim(IMG, "10854f4f", r"buys about (0\.\d+)", Difference(_table(FLAT, 0), _table(WIDE, 0))),
+    Claim(IMG, "10854f4f", r"still about\s+(0\.\d+) lower", Difference(_table(WIDE, 0), _table(MULTI, 0))),
+    Claim(IMG, "10854f4f", r"lower than it \((0\.\d+) on", Difference(_table(WIDE, 2), _table(MULTI, 2))),
     Claim(IMG, "10854f4f", r"uniform\*\* by about (0\.\d+)", Difference(_table(MULTI, 0), _table(VARIATIONAL, 0))),
     Claim(IMG, "10854f4f", r"lies (0\.\d+) above", Difference(_table(VARIATIONAL, 0), _table(VARIATIONAL, 2))),
     Claim(IMG, "10854f4f", r"noise's (0\.\d+)", Difference(_table(MULTI, 0), _table(MULTI, 2))),
@@ -211,7 +216,11 @@ CITATIONS: tuple[Citation, ...] = (
     Citation(IMG, "518fbe39", ("11", "256"), "University of Amsterdam", "tutorial 11"),
     Citation(IMG, "194a2716", ("2016",), "Theis, van den Oord and Bethge", "ICLR 2016"),
     Citation(IMG, "27a2b374", ("2016",), "Bethge", "(2016)"),
-    Citation(IMG, "27a2b374", ("11", "256"), "UvA tutorial", "MNIST"),
+    # one version of the UvA tutorial: its PyTorch notebook's stored outputs at one commit
+    Citation(IMG, "uva-mnist", ("11", "1.080", "1.078", "20", "18", "556,312", "1.045", "1.043", "26", "628,388",
+                                "1.022", "1.020", "23", "15", "1,711,818", "64", "256"),
+             "docs/tutorial_notebooks/tutorial11/NF_image_modeling.ipynb",
+             "phlippe/uvadlc_notebooks at commit a1e6e7af8c9c06cc58d54ac448a89936930bc58e"),
     Citation(FAM, "2f11caff", ("2019",), "Durkan et al.", "2019"),
     Citation(LAB, "6771a6cc", ("2.16",), "TensorFlow", "2.16"),
     Citation(LAB, "21809d59", ("2020", "2019"), "Cornish et al.", "Hoogeboom et al."),
@@ -230,10 +239,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(IMG, "c0928b9a", ("64", "32", "16", "17"), "dimensions, channels, the squeeze demo's numbers, levels"),
     Setting(IMG, "2b681bbc", ("64",), "noise draws"),
     Setting(IMG, "941121da", ("64",), "noise draws"),
-    Setting(IMG, "10854f4f", ("64",), "noise draws"),
+    Setting(IMG, "10854f4f", ("64", "61", "32"), "noise draws; the wide and the default flows' channels"),
     Setting(IMG, "c56279e1", ("64",), "dimensions"),
     Setting(IMG, "0cac3cd0", ("0.7",), "the temperature"),
     Setting(IMG, "27a2b374", ("64", "300", "17"), "dimensions, sample count, grey levels"),
+    Setting(IMG, "uva-mnist", ("17",), "this notebook's grey levels"),
     Setting(FAM, "2f11caff", ("128", "80", "10,000"), "the budget"),
     Setting(FAM, "60065146", ("100,000", "10,000"), "point counts"),
     Setting(FAM, "3a63e24f", ("1,500",), "point count"),

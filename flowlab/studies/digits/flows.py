@@ -378,7 +378,7 @@ class VariationalDequantizer(tf.Module):
     conditional flow (Ho et al., 2019): ``eps`` from a standard logistic, ``couplings`` affine
     coupling layers whose networks also see the image, then a sigmoid. At the start every
     layer is the identity and ``sigmoid(eps)`` is exactly uniform, so the bound it gives starts
-    at the uniform one; training ``E_q[log p(x + u) - log q(u | x)]`` can only tighten it.
+    at the uniform one; training ``E_q[log p(x + u) - log q(u | x)]`` with the flow need not tighten it.
 
     ``shape`` is (h, w) of the images (8x8 digits by default; smaller in tests)."""
 
