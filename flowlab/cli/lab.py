@@ -1,7 +1,9 @@
 """The lab's sub-commands of ``flowlab``: ``train`` (a flow on the moons, or with ``--data digits``
 a multi-scale flow on 8x8 digits), ``compare`` (VAE, GAN and flows side by side) and ``notebooks``
 (the lab's notebooks copied out of the package). Their options are added, and TensorFlow imported,
-only when the command is parsed."""
+only when the command is parsed. The runs are library functions (:func:`flowlab.headless.run_moons`,
+:func:`flowlab.studies.cnf_lab.run_cnf`, :func:`flowlab.studies.digits.lab.run_digits`): this module
+parses, checks and prints."""
 
 from __future__ import annotations
 
