@@ -158,7 +158,7 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
-#: Check name -> its registration, in notebook order. run() reads the private table behind it.
+#: Check name -> its registration, in notebook order (read-only; lab_check alone fills the table behind it).
 REGISTRY: Mapping[str, Check] = types.MappingProxyType(_REGISTRY)
 #: Check name -> the function that prints its OK line (no seal), as older check cells call it.
 CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {}
