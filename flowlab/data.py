@@ -24,7 +24,7 @@ from flowlab import _validate
 
 __all__ = ["make_moons", "moons_log_prob", "moons_entropy", "MIDPOINT_BOX",
            "Estimate", "monte_carlo_mean", "moons_entropy_estimate", "moons_distance",
-           "curve_nodes"]
+           "curve_nodes", "heldout_points"]
 
 #: The box (x0 min, x0 max, x1 min, x1 max) around the midpoint between the moons' tips. Not
 #: empty under the exact density: two of its corners lie 0.04 (0.8 noise std) from the moons,
@@ -187,3 +187,14 @@ def moons_distance(x: np.ndarray) -> np.ndarray:
         return np.where(on_side, to_circle, to_ends)
 
     return np.minimum(to_arc(x, True), to_arc(x - np.array([1.0, 0.5]), False))
+
+
+def heldout_points(noise: float = 0.05, n_samples: int = 100_000, seed: int = 2024) -> np.ndarray:
+    """The fresh moons :func:`flowlab.measure.evaluate` scores a flow on (same defaults), for
+    computing other numbers on the very same points.
+
+    Example:
+        >>> heldout_points(n_samples=3).shape
+        (3, 2)
+    """
+    return make_moons(n_samples, noise=noise, seed=seed)

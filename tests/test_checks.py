@@ -33,7 +33,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from sklearn import datasets
 
-from flowlab.grader import checks
+from flowlab.grader import check_registry, checks
 from flowlab.grader.checks import CheckFailed
 from flowlab.data import moons_log_prob
 from flowlab.flows import SoftClampedLogScale
@@ -780,7 +780,7 @@ def test_the_lab_notebook_tags_every_registered_check_with_its_points():
 
 def test_a_check_registers_only_after_the_checks_it_builds_on():
     with pytest.raises(ValueError, match="after must name checks registered before it, got \\['later'\\]"):
-        checks._check(points=1, uses=(), after=("later",))(lambda namespace: "line")
+        check_registry.lab_check(points=1, uses=(), after=("later",))(lambda namespace: "line")
 
 
 def test_a_failed_answer_is_stood_in_for_and_the_next_check_says_it_judged_the_stand_in(capsys):

@@ -491,6 +491,15 @@ def test_replacing_a_tool_of_the_checks_is_caught(monkeypatch):
     monkeypatch.setattr(checks, "bijectors", lambda namespace: "fine")
     with pytest.raises(checks.CheckFailed, match="replaced flowlab.checks.bijectors"):
         checks.run("bijectors", {})
+    monkeypatch.undo()
+    # the checks live in their own modules (issue 37): their helpers, and the framework's, are tools too
+    from flowlab.grader import check_registry, checks_bijectors, checks_training
+
+    for module, name in ((check_registry, "lookup"), (checks_bijectors, "require"), (checks_training, "evaluate")):
+        monkeypatch.setattr(module, name, lambda *a, **k: None)
+        with pytest.raises(checks.CheckFailed, match=f"replaced {module.__name__}.{name}"):
+            checks.run("base_distribution", {})
+        monkeypatch.undo()
 
 
 def test_run_seals_its_line_only_under_grading(monkeypatch, capsys):

@@ -12,6 +12,7 @@ import pytest
 
 from flowlab import cli
 from flowlab.grader.lms import exchange as lms
+from flowlab.grader.lms import intake
 
 MINI = Path(__file__).resolve().parent / "data" / "mini_lab.ipynb"
 NOT_A_NOTEBOOK = b"my answers are in the PDF"
@@ -83,7 +84,7 @@ def test_moodle_folders_and_prefixes(tmp_path):
     ("MAX_TOTAL_BYTES", 50, "would unpack to"),
 ])
 def test_zip_bombs_and_floods_stop_with_a_clear_error(tmp_path, monkeypatch, limit, value, message):
-    monkeypatch.setattr(lms, limit, value)
+    monkeypatch.setattr(intake, limit, value)  # the zip reader's own bounds (flowlab.lms re-exports them)
     with pytest.raises(lms.LMSFormatError, match=message):
         lms.collect([_canvas_zip(tmp_path / "submissions.zip")])
 

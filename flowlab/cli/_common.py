@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flowlab._validate import LIST_LIMITS
 
-__all__ = ["Parser", "LazyParser", "hidden_units", "counts", "usable_folder", "fail"]
+__all__ = ["Parser", "LazyParser", "hidden_units", "counts", "usable_folder", "fail", "reference_error",
+           "grading_runner_missing"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -83,3 +84,26 @@ def fail(command: str, message: str, status: int = 2) -> int:
     """Print ``flowlab COMMAND: error: MESSAGE`` on stderr; return the exit status."""
     print(f"flowlab {command}: error: {message}", file=sys.stderr)
     return status
+
+
+def reference_error(path: Path) -> str | None:
+    """What is wrong with a --reference notebook (the official check cells), or None."""
+    if not path.is_file() or path.suffix != ".ipynb":
+        return f"argument --reference: not a notebook file: {str(path)!r}"
+    try:
+        from flowlab.grader.grade import Reference
+
+        Reference.from_text(path.read_text())
+    except Exception as error:  # noqa: BLE001 - any problem is the instructor's to fix
+        return f"argument --reference: cannot use {str(path)!r}: {error}"
+    return None
+
+
+def grading_runner_missing(command: str) -> bool:
+    """Print one line and return True when this Python lacks what grading runs notebooks with."""
+    from flowlab.grader._setup import missing_grading_requirement
+
+    problem = missing_grading_requirement(command)
+    if problem:
+        print(problem, file=sys.stderr)
+    return problem is not None

@@ -1,7 +1,9 @@
 """The lab's sub-commands of ``flowlab``: ``train`` (a flow on the moons, or with ``--data digits``
 a multi-scale flow on 8x8 digits), ``compare`` (VAE, GAN and flows side by side) and ``notebooks``
 (the lab's notebooks copied out of the package). Their options are added, and TensorFlow imported,
-only when the command is parsed."""
+only when the command is parsed. The runs are library functions (:func:`flowlab.headless.run_moons`,
+:func:`flowlab.studies.cnf_lab.run_cnf`, :func:`flowlab.studies.digits.lab.run_digits`): this module
+parses, checks and prints."""
 
 from __future__ import annotations
 
@@ -273,100 +275,44 @@ def _train_digits(args: argparse.Namespace) -> int:
 
 
 def _train_moons(args: argparse.Namespace) -> int:
-    from flowlab.anatomy import DensitySnapshots, snapshot_epochs
-    from flowlab.data import make_moons
-    from flowlab.flows import FlowConfig, make_flow
-    from flowlab.io import save_flow
-    from flowlab.measure import evaluate
-    from flowlab.train import TrainingDiverged, TrainSettings, fit
+    from flowlab.flows import FlowConfig
+    from flowlab.headless import run_moons
+    from flowlab.train import TrainingDiverged, TrainSettings
 
     settings = _settings(args, TrainSettings())
-    flow = make_flow(FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
-                                activation=args.activation, seed=args.seed, options=args.family_options))
-    data = make_moons(args.samples, noise=args.noise, seed=args.seed)
-    snapshots = DensitySnapshots(flow, snapshot_epochs(settings.epochs), noise=args.noise)
-    start = time.perf_counter()
+    config = FlowConfig(flow=args.flow, num_layers=args.layers, hidden_units=args.hidden_units,
+                        activation=args.activation, seed=args.seed, options=args.family_options)
     try:
-        history = fit(flow, data, settings, progress=not args.json, callbacks=[snapshots])
+        metrics = run_moons(args.out, config, settings, args.samples, args.noise, _recorded_settings(args, settings),
+                            progress=not args.json)
     except TrainingDiverged as error:
         print(f"flowlab train: {error}", file=sys.stderr)
         return 1
-    metrics = {"flow": args.flow, "epochs": settings.epochs, "train_seconds": round(time.perf_counter() - start, 3),
-               **evaluate(flow, noise=args.noise), "final_train_loss": float(history.history["loss"][-1]),
-               "settings": _recorded_settings(args, settings)}
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    save_flow(flow, args.out / "flow")
-    _moons_figures(args, flow, data, history.history["loss"], snapshots, metrics["entropy"])
     return _finish(args, metrics, f"trained in {metrics['train_seconds']:.1f} s; held-out NLL "
                                   f"{metrics['heldout_nll']:.4f} nats, KL to the exact density "
                                   f"{metrics['kl_to_exact']:.4f} nats; wrote {args.out}/")
 
 
 def _train_cnf(args: argparse.Namespace) -> int:
-    """``flowlab train --flow cnf``: a continuous flow trained by likelihood or flow matching, scored
-    like every flow, with its cost (function evaluations, seconds per 10,000) and path straightness."""
-    from flowlab.flows.continuous import function_evaluations
-    from flowlab.data import make_moons
-    from flowlab.studies.flow_matching import cost, straightness, train_cnf
-    from flowlab.flows import FlowConfig, make_flow
-    from flowlab.io import save_flow
-    from flowlab.measure import evaluate
+    """``flowlab train --flow cnf``: the continuous flow's run (flowlab.studies.cnf_lab), its summary printed."""
+    from flowlab.flows import FlowConfig
+    from flowlab.studies.cnf_lab import run_cnf
     from flowlab.train import TrainingDiverged, TrainSettings
 
     settings = _settings(args, TrainSettings())
     options = {name: getattr(args, name) for name in ("solver", "rtol", "atol", "steps", "trace")
                if getattr(args, name) is not None}
-    flow = make_flow(FlowConfig(flow="cnf", num_layers=1, hidden_units=args.hidden_units, activation=args.activation,
-                                seed=args.seed, options=options))
-    data = make_moons(args.samples, noise=args.noise, seed=args.seed)
-    start, before = time.perf_counter(), function_evaluations(flow)
+    config = FlowConfig(flow="cnf", num_layers=1, hidden_units=args.hidden_units, activation=args.activation,
+                        seed=args.seed, options=options)
     try:
-        history = train_cnf(flow, data, settings, args.objective, args.ot, progress=not args.json)
+        metrics = run_cnf(args.out, config, settings, args.samples, args.noise, args.objective, args.ot,
+                          _recorded_settings(args, settings), progress=not args.json)
     except TrainingDiverged as error:
         return fail("train", str(error), status=1)
-    metrics = {"flow": "cnf", "objective": args.objective, "ot": args.ot, "epochs": settings.epochs,
-               "train_seconds": round(time.perf_counter() - start, 3),
-               "train_evaluations": function_evaluations(flow) - before, **evaluate(flow, noise=args.noise),
-               "final_train_loss": float(history.history["loss"][-1]), "ode": dict(flow.config.options),
-               **{f"{key[:-2]}_10k_s" if key.endswith("_s") else key: value
-                  for key, value in cost(flow, 10_000, seed=args.seed).items()},
-               **straightness(flow, seed=args.seed), "settings": _recorded_settings(args, settings)}
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    save_flow(flow, args.out / "flow")
-    _cnf_figures(args, flow, history.history["loss"], metrics["entropy"])
     return _finish(args, metrics, f"trained in {metrics['train_seconds']:.1f} s ({args.objective}); held-out NLL "
                                   f"{metrics['heldout_nll']:.4f} nats, KL to the exact density "
                                   f"{metrics['kl_to_exact']:.4f} nats; a density costs "
                                   f"{metrics['log_prob_evaluations']} function evaluations; wrote {args.out}/")
-
-
-def _cnf_figures(args, flow, losses, entropy) -> None:  # type: ignore[no-untyped-def]
-    """density, samples, loss and paths PNGs of a continuous flow's run, into ``args.out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from flowlab import plots
-    from flowlab.data import moons_log_prob
-    from flowlab.studies.flow_matching import euler_paths
-
-    figures = {
-        "density.png": lambda: plots.plot_densities(
-            {"learned density": flow, "exact density": lambda x: moons_log_prob(x, noise=args.noise)},
-            lim=2.5, suptitle=f"Continuous flow ({args.objective}) after {len(losses)} epochs"),
-        "samples.png": lambda: plots.plot_points(flow.sample(args.samples, seed=args.seed).numpy(),
-                                                 "Samples from the trained flow", lim=2.5),
-        "loss.png": lambda: plots.plot_loss(losses, floor=entropy if args.objective == "likelihood" else None,
-                                            loss_name="negative log-likelihood (nats)" if args.objective == "likelihood"
-                                            else "flow-matching loss"),
-        "paths.png": lambda: plots.plot_paths(euler_paths(flow, flow.distribution.sample(300, seed=(args.seed, 1)).numpy(),
-                                                          steps=50), "Paths from noise (t = 0) to samples (t = 1)"),
-    }
-    for name, draw in figures.items():
-        draw()
-        plt.savefig(args.out / name, dpi=100, bbox_inches="tight")
-        plt.close("all")
 
 
 def _offered_options() -> dict[str, list]:
@@ -403,34 +349,6 @@ def _recorded_settings(args: argparse.Namespace, settings) -> dict:  # type: ign
     recorded = {k: v for k, v in vars(args).items() if k not in DIGITS_ONLY and k not in ("handler", "family_options")}
     return {**recorded, "out": str(args.out), "hidden_units": list(args.hidden_units), "epochs": settings.epochs,
             "batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
-
-
-def _moons_figures(args, flow, data, losses, snapshots, entropy) -> None:  # type: ignore[no-untyped-def]
-    """data, density, samples, loss, layers and training PNGs of a moons run, into ``args.out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from flowlab import plots
-    from flowlab.data import moons_log_prob
-
-    figures = {
-        "data.png": lambda: plots.plot_points(data, "Training data: two moons", lim=2.5),
-        "density.png": lambda: plots.plot_densities(
-            {"learned density": flow, "exact density": lambda x: moons_log_prob(x, noise=args.noise)},
-            lim=2.5, suptitle=f"{args.flow.upper()} after {len(losses)} epochs"),
-        "samples.png": lambda: plots.plot_points(flow.sample(len(data), seed=args.seed).numpy(),
-                                                 "Samples from the trained flow", lim=2.5),
-        "loss.png": lambda: plots.plot_loss(losses, floor=entropy),
-        "layers.png": lambda: plots.plot_chain_stages(
-            flow, flow.distribution.sample(2000, seed=(args.seed, 1)).numpy()),
-        "training.png": lambda: plots.plot_density_snapshots(snapshots.snapshots, entropy=entropy, log=True, columns=3),
-    }
-    for name, draw in figures.items():
-        draw()
-        plt.savefig(args.out / name, dpi=100, bbox_inches="tight")
-        plt.close("all")
 
 
 def _compare(args: argparse.Namespace) -> int:
