@@ -1013,3 +1013,10 @@ def test_a_common_mistake_is_named_with_its_fix(name, namespace, says, lab):
         checks.run(name, namespace)
     for words in says:
         assert words in str(failure.value)
+
+
+def test_the_registry_that_run_reads_cannot_be_rebound_through_flowlab_checks():
+    """flowlab.checks' registry is a read-only view since the checks were split (issue 37): the forgery
+    tests/test_verdict.py plants must reach for the dict behind it, in check_registry."""
+    with pytest.raises(TypeError):
+        checks._REGISTRY["training"] = checks._REGISTRY["moons_data"]
